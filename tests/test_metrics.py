@@ -1,0 +1,210 @@
+import math
+import os
+import urllib.error
+
+import numpy as np
+import pytest
+import pytorch_fid.inception as fid_inception
+import torch
+
+from diffmodel import metrics
+
+
+def images(n=4, size=32, seed=0, low=-1.0, high=1.0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=generator) * (high - low) + low
+
+
+# ----------------------------------------------------------------------------- PSNR / MAE
+
+def test_psnr_of_constant_offset_is_20db():
+    target = images(low=-0.8, high=0.8)
+    pred = target + 0.2  # 0.1 on the [0, 1] scale -> MSE 0.01
+    assert torch.allclose(metrics.psnr(pred, target), torch.full((4,), 20.0, dtype=torch.float64))
+
+
+def test_psnr_of_identical_images_is_capped():
+    x = images()
+    assert torch.all(metrics.psnr(x, x) == metrics.PSNR_CAP_DB)
+
+
+def test_masked_psnr_and_mae_only_look_inside_the_mask():
+    target = images(low=-0.8, high=0.8)
+    mask = torch.zeros(4, 1, 32, 32)
+    mask[:, :, 8:24, 8:24] = 1
+    pred = target + 0.2 * mask
+    other = pred + (1 - mask) * images(seed=1) * 0.5  # change only pixels outside the mask
+    for candidate in (pred, other):
+        assert torch.allclose(metrics.psnr(candidate, target, mask), torch.full((4,), 20.0, dtype=torch.float64))
+        assert torch.allclose(metrics.mae(candidate, target, mask), torch.full((4,), 0.1, dtype=torch.float64))
+    assert not torch.allclose(metrics.psnr(other, target), metrics.psnr(pred, target))
+
+
+def test_mae_is_on_unit_scale():
+    x = images(low=-0.5, high=0.5)
+    assert torch.allclose(metrics.mae(x + 0.5, x), torch.full((4,), 0.25, dtype=torch.float64))
+
+
+# ----------------------------------------------------------------------------- SSIM
+
+def test_ssim_is_one_for_identical_images_and_drops_with_noise():
+    x = images()
+    assert torch.allclose(metrics.ssim(x, x), torch.ones(4, dtype=torch.float64))
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    slightly = metrics.ssim((x + 0.05 * noise).clamp(-1, 1), x)
+    heavily = metrics.ssim((x + 0.5 * noise).clamp(-1, 1), x)
+    assert torch.all(slightly < 1) and torch.all(heavily < slightly)
+
+
+def test_ssim_is_symmetric_and_per_image():
+    x, y = images(seed=0), images(seed=1)
+    assert metrics.ssim(x, y).shape == (4,)
+    assert torch.allclose(metrics.ssim(x, y), metrics.ssim(y, x))
+
+
+def test_ssim_rejects_images_smaller_than_its_window():
+    with pytest.raises(ValueError, match="at least 11x11"):
+        metrics.ssim(images(size=8), images(size=8))
+
+
+# ----------------------------------------------------------------------------- colourfulness
+
+def test_colourfulness_of_gray_is_zero_and_of_saturated_is_high():
+    gray = images(n=2)[:, :1].expand(2, 3, 32, 32)
+    assert torch.allclose(metrics.colourfulness(gray), torch.zeros(2, dtype=torch.float64))
+    red_blue = torch.full((1, 3, 32, 32), -1.0)
+    red_blue[:, 0, :, :16] = 1
+    red_blue[:, 2, :, 16:] = 1
+    assert metrics.colourfulness(red_blue).item() > 50
+
+
+def test_colourfulness_of_pure_red_matches_formula():
+    red = torch.full((1, 3, 8, 8), -1.0)
+    red[:, 0] = 1  # rg = 255, yb = 127.5, no spread
+    assert metrics.colourfulness(red).item() == pytest.approx(0.3 * math.hypot(255, 127.5))
+
+
+# ----------------------------------------------------------------------------- summary dict
+
+def test_image_metrics_adds_masked_entries_only_for_real_holes():
+    pred, target = images(seed=0), images(seed=1)
+    plain = metrics.image_metrics(pred, target)
+    assert set(plain) == {"psnr", "ssim", "mae", "colourfulness_output", "colourfulness_target"}
+    assert all(type(value) is float for value in plain.values())
+    assert metrics.image_metrics(pred, target, torch.ones(4, 1, 32, 32)) == plain
+    hole = torch.zeros(4, 1, 32, 32)
+    hole[..., :16, :] = 1
+    masked = metrics.image_metrics(pred, target, hole)
+    assert {"psnr_masked", "mae_masked"} <= set(masked)
+
+
+# ----------------------------------------------------------------------------- Frechet distance
+
+def test_frechet_distance_matches_closed_form_for_scaled_identities():
+    d = 5
+    mu1, mu2 = np.zeros(d), np.ones(d)
+    sigma1, sigma2 = np.eye(d), 4 * np.eye(d)
+    # ||mu1 - mu2||^2 + tr(I + 4I - 2 sqrt(4I)) = d + d * (1 + 4 - 4)
+    assert metrics.frechet_distance(mu1, sigma1, mu2, sigma2) == pytest.approx(2 * d)
+
+
+# ----------------------------------------------------------------------------- FID path
+
+def random_inception(feature_dim):
+    """pytorch-fid's InceptionV3, randomly initialised with variance-preserving weights (the
+    default init shrinks activations to ~1e-8 over its depth, which would make every FID ~0)."""
+    torch.manual_seed(0)
+    model = metrics.build_fid_inception(None, feature_dim=feature_dim)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return model
+
+
+@pytest.fixture(scope="module")
+def small_inception():
+    # Stopping after block 1 (192-d) keeps this fast: sqrtm of a 2048x2048 matrix alone takes
+    # ~10 s on two cores. The 2048-d network is checked separately below.
+    return random_inception(feature_dim=192)
+
+
+def test_fid_end_to_end_with_random_inception(small_inception, monkeypatch, tmp_path):
+    received = []
+
+    def fake_builder(state_dict, feature_dim=metrics.FID_FEATURE_DIM):
+        received.append(state_dict)
+        return small_inception
+
+    monkeypatch.setattr(metrics, "build_fid_inception", fake_builder)
+    weights = tmp_path / "inception.pt"
+    torch.save({"marker": torch.zeros(1)}, weights)
+
+    x = images(n=8, seed=0)
+    noisy = (x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1)
+    different = images(n=8, seed=2, low=-1.0, high=-0.2).flip(1)
+
+    same, reason = metrics.evaluate_fid(x, x, str(weights), batch_size=4)
+    assert reason is None and abs(same) < 1e-3
+    assert "marker" in received[0]
+    close, _ = metrics.evaluate_fid(x, noisy, str(weights), batch_size=4)
+    far, _ = metrics.evaluate_fid(x, different, str(weights), batch_size=4)
+    assert far > close > same
+
+
+def test_inception_activations_are_2048_pool3_features():
+    model = random_inception(feature_dim=2048)
+    features = metrics.inception_activations(images(n=3), model, batch_size=2)
+    assert features.shape == (3, 2048) and np.isfinite(features).all()
+
+
+def test_loading_weights_reproduces_pytorch_fid_network(monkeypatch):
+    """Given the same weights, our download-free build equals pytorch-fid's own InceptionV3,
+    which loads them strictly (any missing key or shape mismatch would raise)."""
+    weights = metrics._fid_inception_architecture().state_dict()
+    monkeypatch.setattr(fid_inception, "load_state_dict_from_url", lambda *args, **kwargs: weights)
+    reference = fid_inception.InceptionV3([3]).eval()
+    ours = metrics.build_fid_inception(weights)
+    assert not ours.training
+    x = images(n=1)
+    assert torch.equal(
+        torch.from_numpy(metrics.inception_activations(x, ours)),
+        torch.from_numpy(metrics.inception_activations(x, reference)),
+    )
+
+
+# ----------------------------------------------------------------------------- missing weights
+
+def test_load_inception_names_a_missing_weights_path(tmp_path):
+    missing = tmp_path / "nope" / "pt_inception.pth"
+    with pytest.raises(metrics.FIDUnavailable, match="inception weights not found: .*nope"):
+        metrics.load_inception(str(missing))
+
+
+def test_load_inception_reports_an_unreadable_weights_file(tmp_path):
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(metrics.FIDUnavailable, match="unreadable"):
+        metrics.load_inception(str(broken))
+
+
+def test_load_inception_uses_the_torch_hub_cache(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    cached = metrics.inception_cache_path()
+    assert cached.startswith(str(tmp_path)) and cached.endswith(os.path.basename(fid_inception.FID_WEIGHTS_URL))
+    os.makedirs(os.path.dirname(cached))
+    torch.save({"cached": torch.ones(1)}, cached)
+    monkeypatch.setattr(metrics, "build_fid_inception", lambda state_dict, feature_dim=2048: state_dict)
+    assert "cached" in metrics.load_inception(None)
+
+
+def test_evaluate_fid_offline_returns_null_with_one_line_reason(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(fid_inception, "load_state_dict_from_url", no_network)
+    value, reason = metrics.evaluate_fid(images(n=2), images(n=2), None)
+    assert value is None
+    assert "\n" not in reason
+    assert "download failed" in reason and str(tmp_path) in reason and "evaluate.inception_weights" in reason
