@@ -1,0 +1,144 @@
+"""The checkpoint directory: weights for consumers, resume state, and meta.json.
+
+    models/<name>/
+      model.pt          EMA weights (what a child stage or `diffmodel sample` loads)
+      state-<step>.pt   resume state: online + EMA weights, optimizer, RNG states, counters;
+                        the newest two are kept, so a damaged one falls back to the other
+      meta.json         task, domain, architecture, parent and its hash, fingerprint,
+                        history, sessions, and the sha256 of every file above
+
+Every file is written atomically (temp file, fsync, rename), and meta.json is written last:
+it only ever names files that are complete. Everything is loaded with weights_only=True:
+a checkpoint is data, never code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+META = "meta.json"
+WEIGHTS = "model.pt"
+KEEP_STATES = 2
+
+
+class CheckpointError(ValueError):
+    """A one-line, user-facing problem with a checkpoint directory."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def atomic_write(path: Path, write: callable) -> None:
+    """write(file_object) into a temp file beside `path`, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, (OSError, RuntimeError)):  # torch.save reports a full disk as RuntimeError
+            reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+            raise CheckpointError(f"could not write {path}: {reason}; the previous state is kept") from None
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda f: f.write((json.dumps(data, indent=2) + "\n").encode()))
+
+
+def read_meta(directory: Path) -> dict | None:
+    path = Path(directory) / META
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def save(directory: Path, state: dict, weights: dict, meta: dict) -> dict:
+    """Write a new resume state and the consumer weights, then meta.json naming them; drop old states."""
+    directory = Path(directory)
+    name = f"state-{state['step']:09d}.pt"
+    atomic_write(directory / name, lambda f: torch.save(state, f))
+    atomic_write(directory / WEIGHTS, lambda f: torch.save(weights, f))
+    previous = [s for s in meta.get("states", []) if s["file"] != name and (directory / s["file"]).exists()]
+    states = [{"file": name, "sha256": sha256_file(directory / name), "epoch": state["epoch"], "step": state["step"]}]
+    meta = {**meta, "states": (states + previous)[:KEEP_STATES], "weights_sha256": sha256_file(directory / WEIGHTS)}
+    write_json(directory / META, meta)
+    kept = {s["file"] for s in meta["states"]}
+    for old in directory.glob("state-*.pt"):
+        if old.name not in kept:
+            old.unlink(missing_ok=True)
+    return meta
+
+
+def load_state(directory: Path, meta: dict, log=print) -> dict | None:
+    """The newest resume state whose checksum matches; a damaged one is reported and skipped."""
+    for entry in meta.get("states", []):
+        path = Path(directory) / entry["file"]
+        if not path.exists():
+            log(f"resume state {path} is missing; trying an older one")
+            continue
+        if sha256_file(path) != entry["sha256"]:
+            log(f"resume state {path} is corrupted (checksum mismatch); trying an older one")
+            continue
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # a file that hashes right but does not unpickle: report, do not crash
+            log(f"resume state {path} cannot be read ({type(err).__name__}); trying an older one")
+    return None
+
+
+def load_weights(directory: Path) -> tuple[dict, dict]:
+    """(EMA state dict, meta) of a finished checkpoint directory; one-line errors otherwise."""
+    directory = Path(directory)
+    meta = read_meta(directory)
+    if meta is None:
+        raise CheckpointError(f"{directory}: not a checkpoint directory (no readable {META})")
+    if not meta.get("complete"):
+        raise CheckpointError(f"{directory}: training is not finished (epoch {meta.get('epoch', 0)} of {meta.get('epochs', '?')}); run its stage again to continue it")
+    path = directory / WEIGHTS
+    if not path.exists():
+        raise CheckpointError(f"{path}: missing")
+    if sha256_file(path) != meta.get("weights_sha256"):
+        raise CheckpointError(f"{path}: corrupted (checksum does not match {META})")
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path}: cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    return weights, meta
+
+
+def check_architecture(expected: dict, found: dict, source: Path) -> None:
+    """Refuse weights built for another U-Net, naming the first key that differs."""
+    for key in sorted(set(expected) | set(found)):
+        if expected.get(key) != found.get(key):
+            raise CheckpointError(
+                f"{source} was trained with {key}={found.get(key)!r} but params.yaml has {expected.get(key)!r}"
+            )

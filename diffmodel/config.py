@@ -1,0 +1,293 @@
+"""Typed configuration: every section of params.yaml as a dataclass, loaded and validated here.
+
+A mistake in params.yaml (unknown key, wrong type, impossible value) raises ConfigError with
+a one-line message that names the key, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A one-line, user-facing problem with params.yaml."""
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    """Where one domain's images come from and how many go to each split."""
+
+    source: Literal["synthetic", "folder"] = "synthetic"
+    root: str | None = None
+    classes: tuple[str, ...] = ()
+    train: int = 2048
+    val: int = 64
+    test: int = 64
+
+    def validate(self, key: str) -> None:
+        if self.source == "folder" and not self.root:
+            raise ConfigError(f"{key}.root: required when {key}.source is 'folder'")
+        for split in ("train", "val", "test"):
+            if getattr(self, split) < 1:
+                raise ConfigError(f"{key}.{split}: must be at least 1, got {getattr(self, split)}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    image_size: int = 32
+    seed: int = 0
+    num_subsets: int = 4  # Algorithm 2's N: the training set is split into N equal subsets
+    faces: DomainConfig = DomainConfig()
+    landscapes: DomainConfig = DomainConfig(classes=("mountain", "forest"))
+
+    def validate(self, key: str) -> None:
+        if self.image_size < 8:
+            raise ConfigError(f"{key}.image_size: must be at least 8, got {self.image_size}")
+        if self.num_subsets < 1:
+            raise ConfigError(f"{key}.num_subsets: must be at least 1, got {self.num_subsets}")
+        for name in ("faces", "landscapes"):
+            domain = getattr(self, name)
+            domain.validate(f"{key}.{name}")
+            if domain.train < self.num_subsets:
+                raise ConfigError(
+                    f"{key}.{name}.train: {domain.train} images cannot fill "
+                    f"{key}.num_subsets={self.num_subsets} subsets"
+                )
+
+    def domain(self, name: str) -> DomainConfig:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """U-Net shape. Everything here changes the weights' shapes; dropout lives in the schedule."""
+
+    channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    blocks_per_level: int = 1
+    attention_resolutions: tuple[int, ...] = (8,)
+    head_channels: int = 32
+    groups: int = 8
+
+    def validate(self, key: str) -> None:
+        if not self.channel_mults:
+            raise ConfigError(f"{key}.channel_mults: needs at least one level")
+        widths = [self.channels * m for m in self.channel_mults]
+        for width in [self.channels, *widths]:
+            if width % self.groups:
+                raise ConfigError(
+                    f"{key}.groups: {self.groups} does not divide channel width {width}"
+                )
+            if width % self.head_channels and width >= self.head_channels:
+                raise ConfigError(
+                    f"{key}.head_channels: {self.head_channels} does not divide channel width {width}"
+                )
+        if self.blocks_per_level < 1:
+            raise ConfigError(f"{key}.blocks_per_level: must be at least 1")
+
+    @property
+    def downsampling(self) -> int:
+        return 2 ** (len(self.channel_mults) - 1)
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Palette's linear beta schedule. Paper scale: steps 1200 (section 3.1)."""
+
+    steps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    loss: Literal["l2", "l1"] = "l2"
+
+    def validate(self, key: str) -> None:
+        if self.steps < 2:
+            raise ConfigError(f"{key}.steps: must be at least 2, got {self.steps}")
+        if not 0 < self.beta_start < self.beta_end < 1:
+            raise ConfigError(
+                f"{key}.beta_start/beta_end: need 0 < beta_start < beta_end < 1, "
+                f"got {self.beta_start}, {self.beta_end}"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training stage's schedule (the `train` section for the base, `adapt` for adaptations)."""
+
+    epochs: int = 12
+    subset_epochs: int = 3  # Algorithm 2's E; 0 = batch learning (all data every epoch)
+    batch_size: int = 32
+    accumulate: int = 1
+    lr: float = 2e-4
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    dropout: float = 0.1
+    session_epochs: int = 4  # epochs per resumable session (paper: 5, later 15)
+    checkpoint_every_epochs: int = 1
+    checkpoint_every_minutes: float = 10.0
+    seed: int = 0
+    num_workers: int = 0
+
+    def validate(self, key: str) -> None:
+        positive = ("epochs", "batch_size", "accumulate", "session_epochs", "checkpoint_every_epochs")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{key}.{name}: must be at least 1, got {getattr(self, name)}")
+        if self.subset_epochs < 0:
+            raise ConfigError(f"{key}.subset_epochs: must be 0 (batch learning) or more")
+        if not self.lr > 0:
+            raise ConfigError(f"{key}.lr: must be positive, got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"{key}.ema_decay: must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"{key}.dropout: must be in [0, 1), got {self.dropout}")
+        if self.warmup_steps < 0 or self.grad_clip < 0 or self.num_workers < 0:
+            raise ConfigError(f"{key}: warmup_steps, grad_clip and num_workers must not be negative")
+        if self.checkpoint_every_minutes <= 0:
+            raise ConfigError(f"{key}.checkpoint_every_minutes: must be positive")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    steps: int = 25  # DDIM steps (ignored by DDPM, which walks the whole schedule)
+    eta: float = 0.0
+    count: int = 64  # test images per model
+    batch_size: int = 64
+    seed: int = 1234
+    inception_weights: str | None = None
+
+    def validate(self, key: str) -> None:
+        if self.steps < 1 or self.count < 1 or self.batch_size < 1:
+            raise ConfigError(f"{key}: steps, count and batch_size must be at least 1")
+        if self.eta < 0:
+            raise ConfigError(f"{key}.eta: must not be negative, got {self.eta}")
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    diffusion: DiffusionConfig = DiffusionConfig()
+    train: TrainConfig = TrainConfig()
+    adapt: TrainConfig = TrainConfig(epochs=6, warmup_steps=20)
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+    def validate(self) -> None:
+        for section in dataclasses.fields(self):
+            getattr(self, section.name).validate(section.name)
+        size, down = self.data.image_size, self.model.downsampling
+        if size % down:
+            raise ConfigError(
+                f"data.image_size: {size} is not divisible by the U-Net's downsampling factor "
+                f"{down} (2 ** (len(model.channel_mults) - 1))"
+            )
+        resolutions = {size // 2**level for level in range(len(self.model.channel_mults))}
+        for res in self.model.attention_resolutions:
+            if res not in resolutions:
+                raise ConfigError(
+                    f"model.attention_resolutions: {res} is not a U-Net resolution "
+                    f"for image_size {size} (choose from {sorted(resolutions, reverse=True)})"
+                )
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read params.yaml; missing sections and keys take their defaults."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    params = parse(Params, raw, "")
+    params.validate()
+    return params
+
+
+def parse(cls: type, raw: Any, key: str) -> Any:
+    """Build dataclass `cls` from a mapping, checking every key and type against its hints."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key or 'params'}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for name in raw:
+        if name not in known:
+            where = f"{key}.{name}" if key else str(name)
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
+    defaults = cls()
+    values = {}
+    for name in known:
+        where = f"{key}.{name}" if key else name
+        if name in raw:
+            values[name] = _coerce(hints[name], raw[name], where, getattr(defaults, name))
+    return dataclasses.replace(defaults, **values)
+
+
+def _coerce(hint: Any, value: Any, key: str, default: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        merged = {**_as_dict(default), **(value or {})} if isinstance(value, dict) else value
+        return parse(hint, merged, key)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _coerce(inner, value, key, default)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key}: must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (inner, _) = typing.get_args(hint)
+        return tuple(_coerce(inner, v, f"{key}[{i}]", None) for i, v in enumerate(value))
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # PyYAML reads 1e-4 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if hint in (int, str, bool) and type(value) is hint:
+        return value
+    raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
+
+
+def _as_dict(obj: Any) -> dict:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def as_plain_dict(obj: Any) -> Any:
+    """A dataclass as JSON-ready nested dicts and lists (for fingerprints and meta.json)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: as_plain_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [as_plain_dict(v) for v in obj]
+    return obj
+
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "DiffusionConfig",
+    "DomainConfig",
+    "EvaluateConfig",
+    "ModelConfig",
+    "Params",
+    "TrainConfig",
+    "load_params",
+    "as_plain_dict",
+]

@@ -1,0 +1,32 @@
+"""Algorithm 2 (incremental learning): N equal subsets of the training set, E epochs on each.
+
+Epoch e trains on subset (e // E) mod N, so after N*E epochs the model has seen every
+image and the rotation starts over. E = 0 means batch learning: every image every epoch.
+The order within an epoch depends only on (seed, epoch), so a resumed run sees exactly
+the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def subset_ranges(count: int, num_subsets: int) -> list[tuple[int, int]]:
+    """[start, end) of each subset of a (pre-shuffled) training set; sizes differ by at most one."""
+    bounds = [round(i * count / num_subsets) for i in range(num_subsets + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def subset_for_epoch(epoch: int, subset_epochs: int, num_subsets: int) -> int | None:
+    """Which subset epoch `epoch` uses; None for batch learning (subset_epochs == 0)."""
+    if subset_epochs == 0:
+        return None
+    return (epoch // subset_epochs) % num_subsets
+
+
+def epoch_indices(ranges: list[tuple[int, int]], epoch: int, subset_epochs: int, seed: int) -> torch.Tensor:
+    """The shuffled training indices epoch `epoch` visits."""
+    subset = subset_for_epoch(epoch, subset_epochs, len(ranges))
+    start, end = (ranges[0][0], ranges[-1][1]) if subset is None else ranges[subset]
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return start + torch.randperm(end - start, generator=generator)

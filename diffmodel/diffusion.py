@@ -1,0 +1,126 @@
+"""Palette's diffusion: noise schedule, training loss, DDPM and DDIM samplers.
+
+gamma_t is the cumulative product of (1 - beta) up to step t. Training draws gamma
+uniformly between gamma_t and gamma_{t-1}, so the network sees a continuum of noise levels
+and can be sampled with any subsequence of the schedule (DDIM). Samplers use exactly the
+schedule the model was trained with: DDIM only subsamples it.
+
+Masks have 1 where the model generates (the inpainting hole; everywhere for colorization).
+Outside the mask the target is known: it enters the network clean and is pasted back
+after every sampling step, and the loss ignores it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import DiffusionConfig
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (6-channel input, gamma) -> eps
+
+
+class Schedule:
+    def __init__(self, cfg: DiffusionConfig):
+        self.cfg = cfg
+        self.betas = torch.linspace(cfg.beta_start, cfg.beta_end, cfg.steps, dtype=torch.float64)
+        gammas = torch.cumprod(1.0 - self.betas, dim=0)
+        # index 0 is "no noise" (gamma = 1); index t in 1..T is after t forward steps
+        self.gammas = torch.cat([torch.ones(1, dtype=torch.float64), gammas])
+
+    @property
+    def steps(self) -> int:
+        return self.cfg.steps
+
+    def sample_gamma(self, batch: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+        t = torch.randint(1, self.steps + 1, (batch,), generator=generator)
+        low, high = self.gammas[t], self.gammas[t - 1]
+        u = torch.rand(batch, generator=generator, dtype=torch.float64)
+        return (low + u * (high - low)).float().to(device)
+
+
+def noisy_input(y0: torch.Tensor, condition: torch.Tensor, mask: torch.Tensor, gamma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    g = gamma.view(-1, 1, 1, 1)
+    y_noisy = g.sqrt() * y0 + (1 - g).sqrt() * noise
+    y_noisy = mask * y_noisy + (1 - mask) * y0  # known region stays clean
+    return torch.cat([condition, y_noisy], dim=1)
+
+
+def training_loss(
+    model: Denoiser,
+    schedule: Schedule,
+    y0: torch.Tensor,
+    condition: torch.Tensor,
+    mask: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Algorithm 1: predict the noise that made y~ from (x, y~, gamma); loss on the masked region."""
+    gamma = schedule.sample_gamma(y0.shape[0], generator, y0.device)
+    noise = torch.randn(y0.shape, generator=generator).to(y0.device)
+    eps = model(noisy_input(y0, condition, mask, gamma, noise), gamma)
+    if schedule.cfg.loss == "l1":
+        err = (eps - noise).abs()
+    else:
+        err = (eps - noise).square()
+    mask = mask.expand_as(err)
+    return (err * mask).sum() / mask.sum().clamp(min=1)
+
+
+def timesteps(schedule: Schedule, sampler: str, steps: int) -> list[int]:
+    """The descending schedule indices a sampler visits (DDIM: `steps` of them, evenly spaced)."""
+    if sampler == "ddpm":
+        return list(range(schedule.steps, 0, -1))
+    steps = min(steps, schedule.steps)
+    return torch.linspace(schedule.steps, 1, steps).round().long().unique_consecutive().tolist()
+
+
+@torch.no_grad()
+def sample(
+    model: Denoiser,
+    schedule: Schedule,
+    condition: torch.Tensor,
+    mask: torch.Tensor,
+    known: torch.Tensor | None = None,
+    sampler: str = "ddim",
+    steps: int = 50,
+    eta: float = 0.0,
+    generator: torch.Generator | None = None,
+    keep_frames: int = 0,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Sample y0 given the condition. DDPM walks every step; DDIM (eta=0: deterministic) a subsequence.
+
+    `known` is the clean target outside the mask (inpainting), pasted back after every step.
+    Returns the final images and, when keep_frames > 0, that many intermediate predictions
+    of y_t spread over the trajectory (for the denoising-process figure).
+    """
+    device = condition.device
+    if known is None:
+        known = torch.zeros_like(condition)
+    visit = timesteps(schedule, sampler, steps)
+    y = torch.randn(condition.shape, generator=generator).to(device)
+    y = mask * y + (1 - mask) * known
+    frame_at = set(torch.linspace(0, len(visit) - 1, keep_frames).round().long().tolist()) if keep_frames else set()
+    frames = [y.clone()] if keep_frames else []
+    for i, t in enumerate(visit):
+        t_prev = visit[i + 1] if i + 1 < len(visit) else 0
+        g, g_prev = schedule.gammas[t].item(), schedule.gammas[t_prev].item()
+        gamma = torch.full((y.shape[0],), g, device=device)
+        eps = model(torch.cat([condition, y], dim=1), gamma).float()
+        y0_hat = ((y - (1 - g) ** 0.5 * eps) / g**0.5).clamp(-1, 1)
+        eps = (y - g**0.5 * y0_hat) / (1 - g) ** 0.5  # consistent with the clipped y0
+        if sampler == "ddpm":
+            sigma = ((1 - g_prev) / (1 - g) * (1 - g / g_prev)) ** 0.5
+        else:
+            sigma = eta * ((1 - g_prev) / (1 - g) * (1 - g / g_prev)) ** 0.5
+        direction = max(1 - g_prev - sigma**2, 0.0) ** 0.5
+        y = g_prev**0.5 * y0_hat + direction * eps
+        if sigma > 0 and t_prev > 0:
+            y = y + sigma * torch.randn(y.shape, generator=generator).to(device)
+        y = mask * y + (1 - mask) * known
+        if i in frame_at and i != len(visit) - 1:
+            frames.append(y.clone())
+    if keep_frames:
+        frames.append(y.clone())
+    return y, frames

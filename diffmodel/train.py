@@ -1,0 +1,434 @@
+"""The one training loop: every training stage is this loop with another task, domain, init and schedule.
+
+Training runs in sessions of `session_epochs` epochs (the paper's time-limited Colab
+sessions). State is saved at the end of every session and every `checkpoint_every_epochs`
+epochs or `checkpoint_every_minutes` minutes, and on SIGINT/SIGTERM at the next step.
+Running the same job again continues from the newest good state whose fingerprint (the
+params that shape the result, the parent's weights, the data) matches; anything else is
+set aside and training starts fresh. On CPU a resumed run is bitwise identical to an
+uninterrupted one: data order depends only on (seed, epoch) and every RNG is restored.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from . import checkpoint
+from .config import DiffusionConfig, ModelConfig, TrainConfig, as_plain_dict
+from .data.prepared import PreparedDomain, load_domain, to_tensor
+from .data.subsets import epoch_indices, subset_for_epoch
+from .diffusion import Schedule, training_loss
+from .tasks import make_task
+from .unet import UNet
+
+# Knobs that change when and how often state is saved, not what the model learns.
+NOT_FINGERPRINTED = {"session_epochs", "checkpoint_every_epochs", "checkpoint_every_minutes", "num_workers"}
+VAL_SEED = 20240722
+
+
+class Outcome(Enum):
+    COMPLETE = "complete"
+    PAUSED = "paused"  # a session or time limit was reached; state saved
+    INTERRUPTED = "interrupted"  # SIGINT/SIGTERM; state saved
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    name: str
+    task: str
+    domain: str
+    data_dir: Path
+    out_dir: Path
+    model: ModelConfig
+    diffusion: DiffusionConfig
+    schedule: TrainConfig
+    init: Path | None = None  # parent checkpoint directory; None trains from scratch
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_sessions: int | None = None
+    time_limit_minutes: float | None = None
+    quiet: bool = False
+
+
+def architecture(model: ModelConfig, image_size: int) -> dict:
+    return {**{f"model.{k}": v for k, v in as_plain_dict(model).items()}, "data.image_size": image_size}
+
+
+def build_model(model: ModelConfig, image_size: int, dropout: float = 0.0) -> UNet:
+    return UNet(model, image_size, dropout)
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks at step boundaries."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. a notebook worker): no signal handling
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # a second Ctrl-C means: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _rng_state(generator: torch.Generator) -> dict:
+    py_version, py_internal, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "python": torch.tensor(py_internal, dtype=torch.int64),
+        "numpy": torch.from_numpy(np_keys.astype(np.int64)),
+        "numpy_pos": np_pos,
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    random.setstate((3, tuple(state["python"].tolist()), None))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    def __init__(self, job: TrainJob, limits: Limits = Limits(), log: Callable[[str], None] = print):
+        self.job, self.limits = job, limits
+        self.cfg = job.schedule
+        self.rank, self.world = _distributed_rank_world()
+        self.log = log if self.rank == 0 else (lambda msg: None)
+        self.device = torch.device(f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+        self.data: PreparedDomain = load_domain(job.data_dir)
+        self.image_size = self.data.image_size
+        self.arch = architecture(job.model, self.image_size)
+        self.task = make_task(job.task)
+        self.schedule = Schedule(job.diffusion)
+        self.parent_meta = None
+        self.parent_weights = None
+        if job.init is not None:
+            self.parent_weights, self.parent_meta = checkpoint.load_weights(job.init)
+            checkpoint.check_architecture(self.arch, self.parent_meta["architecture"], job.init)
+        self.fingerprint = checkpoint.fingerprint(self.fingerprint_parts())
+
+    def fingerprint_parts(self) -> dict:
+        schedule = {k: v for k, v in as_plain_dict(self.cfg).items() if k not in NOT_FINGERPRINTED}
+        return {
+            "task": self.job.task,
+            "domain": self.job.domain,
+            "architecture": self.arch,
+            "diffusion": as_plain_dict(self.job.diffusion),
+            "schedule": schedule,
+            "parent": self.parent_meta["weights_sha256"] if self.parent_meta else None,
+            "data": self.data.content_hash,
+            "world_size": self.world,
+        }
+
+    # ---- state -------------------------------------------------------------------------
+
+    def _fresh_meta(self) -> dict:
+        return {
+            "name": self.job.name,
+            "task": self.job.task,
+            "domain": self.job.domain,
+            "architecture": self.arch,
+            "diffusion": as_plain_dict(self.job.diffusion),
+            "schedule": as_plain_dict(self.cfg),
+            "fingerprint": self.fingerprint,
+            "fingerprint_parts": self.fingerprint_parts(),
+            "parent": {"path": str(self.job.init), "sha256": self.parent_meta["weights_sha256"], "name": self.parent_meta.get("name")} if self.parent_meta else None,
+            "data": {"path": str(self.job.data_dir), "content_hash": self.data.content_hash},
+            "epochs": self.cfg.epochs,
+            "epoch": 0,
+            "step": 0,
+            "complete": False,
+            "history": [],
+            "sessions": [],
+            "resumes": 0,
+            "states": [],
+        }
+
+    def _set_aside(self, reason: str) -> None:
+        """Move an unusable checkpoint directory out of the way (kept for inspection, never loaded)."""
+        out = self.job.out_dir
+        aside = out.parent / ".stale" / out.name
+        if aside.exists():
+            shutil.rmtree(aside)
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(out), str(aside))
+        self.log(f"{self.job.name}: existing state in {out} not used ({reason}); moved to {aside}, starting fresh")
+
+    def _find_resume(self) -> tuple[dict, dict | None]:
+        out = self.job.out_dir
+        meta = checkpoint.read_meta(out)
+        if meta is None:
+            if out.exists() and any(out.iterdir()):
+                self._set_aside("no readable meta.json")
+            return self._fresh_meta(), None
+        if meta.get("fingerprint") != self.fingerprint:
+            changed = _changed_parts(meta.get("fingerprint_parts", {}), self.fingerprint_parts())
+            self._set_aside(f"it was trained with different {changed}")
+            return self._fresh_meta(), None
+        state = checkpoint.load_state(out, meta, self.log)
+        if state is None:
+            self._set_aside("no intact resume state")
+            return self._fresh_meta(), None
+        return meta, state
+
+    def _resume_point(self) -> tuple[dict, dict | None]:
+        """Rank 0 decides (and may set stale state aside); the other ranks then read what it kept."""
+        if self.world == 1:
+            return self._find_resume()
+        if self.rank == 0:
+            found = self._find_resume()
+        dist.barrier()
+        if self.rank != 0:
+            meta = checkpoint.read_meta(self.job.out_dir)
+            state = checkpoint.load_state(self.job.out_dir, meta) if meta else None
+            found = (meta, state) if state is not None else (self._fresh_meta(), None)
+        return found
+
+    def _save(self, meta: dict, model, ema, optimizer, generator, epoch: int, batch_in_epoch: int, step: int) -> dict:
+        if self.rank != 0:
+            return meta
+        state = {
+            "online": _unwrap(model).state_dict(),
+            "ema": ema.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": _rng_state(generator),
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "step": step,
+        }
+        meta = {**meta, "epoch": epoch, "step": step, "batch_in_epoch": batch_in_epoch}
+        return checkpoint.save(self.job.out_dir, state, {"ema": ema.state_dict()}, meta)
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        cfg, job = self.cfg, self.job
+        started = time.monotonic()
+        meta, state = self._resume_point()
+        if meta.get("complete"):
+            self.log(f"{job.name}: already complete ({meta['epoch']} epochs); nothing to train")
+            return Outcome.COMPLETE
+
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed + 1)
+        model = build_model(job.model, self.image_size, cfg.dropout).to(self.device)
+        if self.parent_weights is not None:
+            model.load_state_dict(self.parent_weights["ema"])
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        epoch, batch_in_epoch, step = 0, 0, 0
+        if state is not None:
+            model.load_state_dict(state["online"])
+            ema.load_state_dict(state["ema"])
+            optimizer.load_state_dict(state["optimizer"])
+            _restore_rng(state["rng"], generator)
+            epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
+            meta["resumes"] = meta.get("resumes", 0) + 1
+            session = len(meta["sessions"]) + 1
+            self.log(f"{job.name}: resuming at session {session}, epoch {epoch + 1}/{cfg.epochs}, batch {batch_in_epoch}, step {step}")
+        elif job.init is not None:
+            self.log(f"{job.name}: starting from {job.init} (EMA weights of '{self.parent_meta.get('name')}')")
+        else:
+            self.log(f"{job.name}: starting from scratch")
+
+        model = model.to(memory_format=torch.channels_last)
+        if self.world > 1:
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+        session_index = len(meta["sessions"])
+        session_start = {"session": session_index + 1, "start_epoch": epoch, "start_step": step, "resumed": state is not None}
+        session_clock = time.monotonic()
+        last_save = time.monotonic()
+        sessions_this_run = 0
+        outcome = Outcome.COMPLETE
+
+        with _StopRequest() as stop:
+            while epoch < cfg.epochs:
+                epoch_clock = time.monotonic()
+                indices = epoch_indices(self.data.subsets, epoch, cfg.subset_epochs, cfg.seed)
+                indices = indices[self.rank :: self.world]
+                steps_per_epoch = len(indices) // (cfg.batch_size * cfg.accumulate)
+                if steps_per_epoch == 0:
+                    raise ValueError(f"{job.name}: batch_size*accumulate={cfg.batch_size * cfg.accumulate} exceeds the {len(indices)} images of one epoch")
+                partial = meta.pop("partial_epoch", None) or {"seconds": 0.0, "loss_sum": 0.0, "batches": 0}
+                loss_sum = torch.zeros((), device=self.device)
+                bar = tqdm(total=steps_per_epoch, initial=batch_in_epoch, desc=f"{job.name} epoch {epoch + 1}/{cfg.epochs}",
+                           disable=self.limits.quiet or self.rank != 0 or None, leave=False, unit="step")
+                first_step = batch_in_epoch
+                for i in range(first_step, steps_per_epoch):
+                    model.train()
+                    for micro in range(cfg.accumulate):
+                        start = (i * cfg.accumulate + micro) * cfg.batch_size
+                        batch = np.sort(indices[start : start + cfg.batch_size].numpy())
+                        y0 = to_tensor(self.data.train[batch]).to(self.device, memory_format=torch.channels_last)
+                        condition, mask = self.task.degrade(y0, generator)
+                        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                            loss = training_loss(model, self.schedule, y0, condition, mask, generator)
+                        (loss / cfg.accumulate).backward()
+                        loss_sum += loss.detach()
+                    for group in optimizer.param_groups:
+                        group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+                    if cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    _update_ema(ema, _unwrap(model), cfg.ema_decay)
+                    step += 1
+                    batch_in_epoch = i + 1
+                    bar.update(1)
+                    reason = self._should_stop(stop, started)
+                    if reason and batch_in_epoch < steps_per_epoch:
+                        bar.close()
+                        meta["partial_epoch"] = {
+                            "seconds": partial["seconds"] + time.monotonic() - epoch_clock,
+                            "loss_sum": partial["loss_sum"] + loss_sum.item(),
+                            "batches": partial["batches"] + (batch_in_epoch - first_step) * cfg.accumulate,
+                        }
+                        meta = self._end_session(meta, session_start, session_clock, epoch, step)
+                        meta = self._save(meta, model, ema, optimizer, generator, epoch, batch_in_epoch, step)
+                        return self._stopped(reason, epoch, batch_in_epoch, steps_per_epoch)
+                bar.close()
+
+                epoch_seconds = partial["seconds"] + time.monotonic() - epoch_clock
+                batches = partial["batches"] + (steps_per_epoch - first_step) * cfg.accumulate
+                train_loss = (partial["loss_sum"] + loss_sum.item()) / batches
+                val_loss = self.validation_loss(ema)
+                subset = subset_for_epoch(epoch, cfg.subset_epochs, len(self.data.subsets))
+                meta["history"].append({
+                    "epoch": epoch + 1,
+                    "subset": subset,
+                    "train_loss": round(train_loss, 6),
+                    "val_loss": round(val_loss, 6),
+                    "seconds": round(epoch_seconds, 3),
+                    "images": steps_per_epoch * cfg.batch_size * cfg.accumulate * self.world,
+                    "resumed_mid_epoch": first_step > 0,
+                })
+                self.log(f"{job.name}: epoch {epoch + 1}/{cfg.epochs} subset {'all' if subset is None else subset} "
+                         f"loss {train_loss:.4f} val {val_loss:.4f} ({epoch_seconds:.1f}s)")
+                epoch, batch_in_epoch = epoch + 1, 0
+
+                session_done = (epoch - session_start["start_epoch"] >= cfg.session_epochs) or epoch == cfg.epochs
+                due = epoch % cfg.checkpoint_every_epochs == 0 or time.monotonic() - last_save > 60 * cfg.checkpoint_every_minutes
+                reason = self._should_stop(stop, started)
+                if session_done:
+                    sessions_this_run += 1
+                    meta = self._end_session(meta, session_start, session_clock, epoch, step)
+                    if epoch == cfg.epochs:
+                        meta["complete"] = True
+                    if self.limits.max_sessions and sessions_this_run >= self.limits.max_sessions and epoch < cfg.epochs:
+                        reason = reason or f"--max-sessions {self.limits.max_sessions} reached"
+                    session_start = {"session": len(meta["sessions"]) + 1, "start_epoch": epoch, "start_step": step, "resumed": False}
+                    session_clock = time.monotonic()
+                elif reason:
+                    meta = self._end_session(meta, session_start, session_clock, epoch, step)
+                if session_done or due or reason:
+                    meta = self._save(meta, model, ema, optimizer, generator, epoch, 0, step)
+                    last_save = time.monotonic()
+                if reason and epoch < cfg.epochs:
+                    return self._stopped(reason, epoch, 0, None)
+        self.log(f"{job.name}: complete after {cfg.epochs} epochs, {step} steps")
+        return outcome
+
+    def _should_stop(self, stop: _StopRequest, started: float) -> str | None:
+        reason = None
+        if stop.signum is not None:
+            reason = f"{signal.Signals(stop.signum).name} received"
+        elif self.limits.time_limit_minutes is not None and time.monotonic() - started > 60 * self.limits.time_limit_minutes:
+            reason = f"time limit of {self.limits.time_limit_minutes:g} min reached"
+        if self.world > 1:  # every rank must stop at the same step
+            flag = torch.tensor([1.0 if reason else 0.0], device=self.device)
+            dist.all_reduce(flag)
+            reason = reason or ("another rank stopped" if flag.item() > 0 else None)
+        return reason
+
+    def _end_session(self, meta: dict, session_start: dict, session_clock: float, epoch: int, step: int) -> dict:
+        record = {**session_start, "end_epoch": epoch, "end_step": step, "seconds": round(time.monotonic() - session_clock, 3)}
+        return {**meta, "sessions": [*meta["sessions"], record]}
+
+    def _stopped(self, reason: str, epoch: int, batch: int, steps_per_epoch: int | None) -> Outcome:
+        where = f"epoch {epoch + 1}/{self.cfg.epochs}" + (f", step {batch}/{steps_per_epoch} of it" if batch else "")
+        self.log(f"{self.job.name}: paused ({reason}) at {where}; state saved in {self.job.out_dir}. "
+                 f"Run the stage again (e.g. `dvc repro {self.job.name}`) to continue.")
+        return Outcome.INTERRUPTED if "received" in reason else Outcome.PAUSED
+
+    @torch.no_grad()
+    def validation_loss(self, ema: torch.nn.Module) -> float:
+        """Loss of the EMA weights on the validation set, with the same noise every epoch (comparable over time)."""
+        generator = torch.Generator().manual_seed(VAL_SEED)
+        total, count = 0.0, 0
+        for start in range(0, len(self.data.val), 256):
+            y0 = to_tensor(self.data.val[start : start + 256]).to(self.device)
+            condition, mask = self.task.degrade(y0, generator)
+            total += training_loss(ema, self.schedule, y0, condition, mask, generator).item() * len(y0)
+            count += len(y0)
+        return total / count
+
+
+@torch.no_grad()
+def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    ema_params = list(ema.parameters())
+    torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def _distributed_rank_world() -> tuple[int, int]:
+    """Under torchrun (WORLD_SIZE > 1) join the process group; otherwise a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def _changed_parts(old: dict, new: dict) -> str:
+    changed = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    if "schedule" in changed and isinstance(old.get("schedule"), dict):
+        keys = [k for k in new["schedule"] if old["schedule"].get(k) != new["schedule"][k]]
+        changed = [f"schedule ({', '.join(keys)})" if c == "schedule" else c for c in changed]
+    return ", ".join(changed) or "settings"
+
+
+def loss_history_rows(meta: dict) -> list[dict]:
+    return [{k: row[k] for k in ("epoch", "train_loss", "val_loss", "seconds")} for row in meta.get("history", [])]
+
+
+__all__ = ["Trainer", "TrainJob", "Limits", "Outcome", "build_model", "architecture"]
