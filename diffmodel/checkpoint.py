@@ -87,7 +87,9 @@ def save(directory: Path, state: dict, weights: dict, meta: dict) -> dict:
     name = f"state-{state['step']:09d}.pt"
     atomic_write(directory / name, lambda f: torch.save(state, f))
     atomic_write(directory / WEIGHTS, lambda f: torch.save(weights, f))
-    previous = [s for s in meta.get("states", []) if s["file"] != name and (directory / s["file"]).exists()]
+    # Only older states are fallbacks: a later one belongs to a run this one resumed before
+    # (because that state was damaged), and would push the intact fallback out.
+    previous = [s for s in meta.get("states", []) if s["step"] < state["step"] and (directory / s["file"]).exists()]
     states = [{"file": name, "sha256": sha256_file(directory / name), "epoch": state["epoch"], "step": state["step"]}]
     meta = {**meta, "states": (states + previous)[:KEEP_STATES], "weights_sha256": sha256_file(directory / WEIGHTS)}
     write_json(directory / META, meta)
@@ -95,6 +97,8 @@ def save(directory: Path, state: dict, weights: dict, meta: dict) -> dict:
     for old in directory.glob("state-*.pt"):
         if old.name not in kept:
             old.unlink(missing_ok=True)
+    for partial in directory.glob(".*.tmp"):  # left by a process killed mid-write (SIGKILL, power loss)
+        partial.unlink(missing_ok=True)
     return meta
 
 

@@ -12,6 +12,7 @@ uninterrupted one: data order depends only on (seed, epoch) and every RNG is res
 from __future__ import annotations
 
 import copy
+import json
 import os
 import random
 import shutil
@@ -37,6 +38,8 @@ from .unet import UNet
 
 # Knobs that change when and how often state is saved, not what the model learns.
 NOT_FINGERPRINTED = {"session_epochs", "checkpoint_every_epochs", "checkpoint_every_minutes", "num_workers"}
+# meta.json keys that move with training; each state file carries them as of its own save.
+PROGRESS = ("epoch", "step", "batch_in_epoch", "history", "sessions", "resumes", "partial_epoch")
 VAL_SEED = 20240722
 
 
@@ -57,6 +60,7 @@ class TrainJob:
     diffusion: DiffusionConfig
     schedule: TrainConfig
     init: Path | None = None  # parent checkpoint directory; None trains from scratch
+    stage: str | None = None  # the pipeline stage that runs this job, for "how to continue" messages
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,10 @@ def _rng_state(generator: torch.Generator) -> dict:
         "torch": torch.get_rng_state(),
         "generator": generator.get_state(),
         "python": torch.tensor(py_internal, dtype=torch.int64),
+        "python_gauss": py_gauss,
         "numpy": torch.from_numpy(np_keys.astype(np.int64)),
         "numpy_pos": np_pos,
+        "numpy_gauss": (np_has_gauss, np_gauss),
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -117,8 +123,9 @@ def _rng_state(generator: torch.Generator) -> dict:
 def _restore_rng(state: dict, generator: torch.Generator) -> None:
     torch.set_rng_state(state["torch"])
     generator.set_state(state["generator"])
-    random.setstate((3, tuple(state["python"].tolist()), None))
-    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    random.setstate((3, tuple(state["python"].tolist()), state.get("python_gauss")))
+    np_has_gauss, np_gauss = state.get("numpy_gauss", (0, 0.0))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], np_has_gauss, np_gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -200,11 +207,13 @@ class Trainer:
             changed = _changed_parts(meta.get("fingerprint_parts", {}), self.fingerprint_parts())
             self._set_aside(f"it was trained with different {changed}")
             return self._fresh_meta(), None
+        if meta.get("complete"):  # nothing to resume: the weights are all a finished run needs
+            return meta, None
         state = checkpoint.load_state(out, meta, self.log)
         if state is None:
             self._set_aside("no intact resume state")
             return self._fresh_meta(), None
-        return meta, state
+        return _rewound(meta, state), state
 
     def _resume_point(self) -> tuple[dict, dict | None]:
         """Rank 0 decides (and may set stale state aside); the other ranks then read what it kept."""
@@ -216,7 +225,7 @@ class Trainer:
         if self.rank != 0:
             meta = checkpoint.read_meta(self.job.out_dir)
             state = checkpoint.load_state(self.job.out_dir, meta) if meta else None
-            found = (meta, state) if state is not None else (self._fresh_meta(), None)
+            found = (_rewound(meta, state), state) if state is not None else (self._fresh_meta(), None)
         return found
 
     def _save(self, meta: dict, model, ema, optimizer, generator, epoch: int, batch_in_epoch: int, step: int) -> dict:
@@ -232,6 +241,7 @@ class Trainer:
             "step": step,
         }
         meta = {**meta, "epoch": epoch, "step": step, "batch_in_epoch": batch_in_epoch}
+        state["progress"] = json.dumps({k: meta[k] for k in PROGRESS if k in meta})
         return checkpoint.save(self.job.out_dir, state, {"ema": ema.state_dict()}, meta)
 
     # ---- the loop ----------------------------------------------------------------------
@@ -245,6 +255,8 @@ class Trainer:
             return Outcome.COMPLETE
 
         torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed + 1)
         model = build_model(job.model, self.image_size, cfg.dropout).to(self.device)
         if self.parent_weights is not None:
@@ -307,7 +319,7 @@ class Trainer:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
-                    _update_ema(ema, _unwrap(model), cfg.ema_decay)
+                    _update_ema(ema, _unwrap(model), ema_decay_at(step, cfg.ema_decay))
                     step += 1
                     batch_in_epoch = i + 1
                     bar.update(1)
@@ -383,7 +395,7 @@ class Trainer:
     def _stopped(self, reason: str, epoch: int, batch: int, steps_per_epoch: int | None) -> Outcome:
         where = f"epoch {epoch + 1}/{self.cfg.epochs}" + (f", step {batch}/{steps_per_epoch} of it" if batch else "")
         self.log(f"{self.job.name}: paused ({reason}) at {where}; state saved in {self.job.out_dir}. "
-                 f"Run the stage again (e.g. `dvc repro {self.job.name}`) to continue.")
+                 f"Run the stage again (`dvc repro {self.job.stage or self.job.name}`) to continue.")
         return Outcome.INTERRUPTED if "received" in reason else Outcome.PAUSED
 
     @torch.no_grad()
@@ -397,6 +409,12 @@ class Trainer:
             total += training_loss(ema, self.schedule, y0, condition, mask, generator).item() * len(y0)
             count += len(y0)
         return total / count
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """EMA decay warmed up as (1 + step) / (10 + step): a short run (a few hundred steps, or the
+    first steps of an adaptation) otherwise keeps mostly its initial weights in the EMA."""
+    return min(decay, (1 + step) / (10 + step))
 
 
 @torch.no_grad()
@@ -417,6 +435,15 @@ def _distributed_rank_world() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def _rewound(meta: dict, state: dict) -> dict:
+    """meta.json as it was when `state` was saved: after falling back to an older state (the newest
+    was damaged), history and sessions must not keep the epochs that are about to be trained again."""
+    if "progress" in state:
+        meta = {**{k: v for k, v in meta.items() if k not in PROGRESS}, **json.loads(state["progress"])}
+    kept = [s for s in meta.get("states", []) if s["step"] <= state["step"]]  # drop the rejected newer ones
+    return {**meta, "states": kept}
 
 
 def _changed_parts(old: dict, new: dict) -> str:

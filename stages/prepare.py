@@ -1,0 +1,47 @@
+"""Stage `prepare`: build data/prepared/{faces,landscapes}/ from params.yaml's `data` section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from diffmodel.config import ConfigError, load_params
+from diffmodel.data.prepared import save_domain
+from diffmodel.data.sources import domain_splits
+from stages.common import PARAMS_OPTION, QUIET_OPTION, say, user_errors_are_one_line
+
+DOMAINS = ("faces", "landscapes")
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+@user_errors_are_one_line
+def prepare(
+    params_file: Path = PARAMS_OPTION,
+    out: Path = typer.Option(Path("data/prepared"), help="Where to write one directory per domain."),
+    quiet: bool = QUIET_OPTION,
+) -> None:
+    """Render (source: synthetic) or load (source: folder) each domain's images, split them
+    into train/val/test, and write data/prepared/<domain>/ - uint8 arrays train.npy, val.npy,
+    test.npy and manifest.json (counts, source, Algorithm 2's subsets, content hash, skipped
+    files).
+
+    Reads params: data.*. Unreadable images in a folder are skipped and listed in the manifest.
+    """
+    data = load_params(params_file).data
+    for name in DOMAINS:  # every folder is checked before anything is written
+        domain = data.domain(name)
+        if domain.source == "folder" and not Path(domain.root).is_dir():
+            raise ConfigError(f"data.{name}.root: folder not found: {domain.root}")
+    for name in DOMAINS:
+        domain = data.domain(name)
+        splits, info = domain_splits(name, domain, data.image_size, data.seed, progress=not quiet)
+        manifest = save_domain(out / name, splits, data.num_subsets, info)
+        skipped = f", {len(info['skipped'])} unreadable files skipped (listed in manifest.json)" if info["skipped"] else ""
+        say(f"prepare: {name} ({info['source']}): {manifest['counts']} at {data.image_size}px, "
+            f"{data.num_subsets} training subsets{skipped} -> {out / name}")
+
+
+if __name__ == "__main__":
+    app()

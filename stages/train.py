@@ -1,0 +1,87 @@
+"""Stages `train_base`, `adapt_colorization`, `adapt_landscapes` and the training baselines:
+one command, `python -m stages.train MODEL`, because they are one training loop."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from diffmodel.chain import MODELS, model_spec
+from diffmodel.checkpoint import read_meta
+from diffmodel.config import load_params
+from diffmodel.train import Limits, Outcome, Trainer, TrainJob
+from stages.common import (
+    EXIT_INTERRUPTED, EXIT_PAUSED, PARAMS_OPTION, QUIET_OPTION, fail, user_errors_are_one_line,
+)
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+@user_errors_are_one_line
+def train(
+    model: str = typer.Argument(..., help=f"Which model to train: {', '.join(MODELS)}."),
+    params_file: Path = PARAMS_OPTION,
+    max_sessions: Optional[int] = typer.Option(
+        None, "--max-sessions", envvar="DIFFMODEL_MAX_SESSIONS", min=1,
+        help="Stop after this many training sessions (the paper's time-limited GPU); run again to continue."),
+    time_limit: Optional[float] = typer.Option(
+        None, "--time-limit", envvar="DIFFMODEL_TIME_LIMIT", min=0.0,
+        help="Stop after this many minutes, with state saved; run again to continue."),
+    quiet: bool = QUIET_OPTION,
+) -> None:
+    """Train MODEL into models/MODEL/, continuing any saved state of the same configuration.
+
+    base: face inpainting from scratch with incremental learning (params `train`).
+    colorize_faces: face colorization from models/base (params `adapt`).
+    colorize_landscapes: landscape colorization from models/colorize_faces (params `adapt`).
+    baseline_batch, scratch_colorization, scratch_landscapes: the baselines the chain is
+    compared with (batch learning; colorization from random initialisation).
+
+    Reads params: model, diffusion, and train or adapt. Reads data/prepared/<domain>/ and
+    the parent's checkpoint directory. Writes models/MODEL/ (weights, resume state,
+    meta.json) and reports/loss/MODEL.csv (per-epoch loss and time, for `dvc plots`).
+
+    Exit status 0 when training is complete, 75 when --max-sessions or --time-limit paused
+    it, 130 after Ctrl-C or SIGTERM (state is saved either way: run it again to continue),
+    2 on bad input.
+    """
+    if model not in MODELS:
+        fail(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
+    spec = model_spec(model)
+    params = load_params(params_file)
+    job = TrainJob(
+        name=spec.name,
+        stage=spec.stage,
+        task=spec.task,
+        domain=spec.domain,
+        data_dir=Path("data/prepared") / spec.domain,
+        out_dir=spec.directory(),
+        model=params.model,
+        diffusion=params.diffusion,
+        schedule=spec.schedule(params),
+        init=MODELS[spec.parent].directory() if spec.parent else None,
+    )
+    trainer = Trainer(job, Limits(max_sessions, time_limit, quiet))
+    outcome = trainer.run()
+    if outcome is Outcome.PAUSED:
+        raise typer.Exit(EXIT_PAUSED)
+    if outcome is Outcome.INTERRUPTED:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    write_loss_csv(Path("reports/loss") / f"{spec.name}.csv", read_meta(job.out_dir)["history"])
+
+
+def write_loss_csv(path: Path, history: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = ["epoch", "train_loss", "val_loss", "seconds"]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+
+
+if __name__ == "__main__":
+    app()
