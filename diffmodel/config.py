@@ -236,7 +236,11 @@ def parse(cls: type, raw: Any, key: str) -> Any:
 def _coerce(hint: Any, value: Any, key: str, default: Any) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        merged = {**_as_dict(default), **(value or {})} if isinstance(value, dict) else value
+        if isinstance(value, hint):  # a nested default (e.g. data.faces) the user left unset
+            return value
+        if value is None:  # an empty section in YAML: keep its defaults
+            return default
+        merged = {**_as_dict(default), **value} if isinstance(value, dict) else value
         return parse(hint, merged, key)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)

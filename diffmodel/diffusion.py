@@ -92,8 +92,9 @@ def sample(
     """Sample y0 given the condition. DDPM walks every step; DDIM (eta=0: deterministic) a subsequence.
 
     `known` is the clean target outside the mask (inpainting), pasted back after every step.
-    Returns the final images and, when keep_frames > 0, that many intermediate predictions
-    of y_t spread over the trajectory (for the denoising-process figure).
+    Returns the final images and, when keep_frames > 0, that many states y_t spread evenly
+    over the trajectory from the starting noise to the final images, both included (for the
+    denoising-process figure; fewer when the sampler has fewer states than that).
     """
     device = condition.device
     if known is None:
@@ -101,8 +102,9 @@ def sample(
     visit = timesteps(schedule, sampler, steps)
     y = torch.randn(condition.shape, generator=generator).to(device)
     y = mask * y + (1 - mask) * known
-    frame_at = set(torch.linspace(0, len(visit) - 1, keep_frames).round().long().tolist()) if keep_frames else set()
-    frames = [y.clone()] if keep_frames else []
+    # state k is y after k sampling steps: 0 is the starting noise, len(visit) the result
+    keep_at = set(torch.linspace(len(visit), 0, keep_frames).round().long().tolist()) if keep_frames else set()
+    frames = [y.clone()] if 0 in keep_at else []
     for i, t in enumerate(visit):
         t_prev = visit[i + 1] if i + 1 < len(visit) else 0
         g, g_prev = schedule.gammas[t].item(), schedule.gammas[t_prev].item()
@@ -119,8 +121,6 @@ def sample(
         if sigma > 0 and t_prev > 0:
             y = y + sigma * torch.randn(y.shape, generator=generator).to(device)
         y = mask * y + (1 - mask) * known
-        if i in frame_at and i != len(visit) - 1:
+        if i + 1 in keep_at:
             frames.append(y.clone())
-    if keep_frames:
-        frames.append(y.clone())
     return y, frames

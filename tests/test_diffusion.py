@@ -1,0 +1,226 @@
+import pytest
+import torch
+
+from diffmodel.config import DiffusionConfig
+from diffmodel.diffusion import Schedule, noisy_input, sample, timesteps, training_loss
+from diffmodel.tasks import Inpainting
+
+
+def clean_images(batch=2, size=8, seed=0):
+    """Targets strictly inside [-1, 1], so the samplers' clipping of y0 never bites."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=generator) * 1.8 - 0.9
+
+
+def perfect_denoiser(y0):
+    """A model that knows y0, so it returns the true noise of whatever y_t it is given."""
+
+    def model(x, gamma):
+        g = gamma.double().view(-1, 1, 1, 1)
+        y_t = x[:, 3:].double()
+        return ((y_t - g.sqrt() * y0) / (1 - g).sqrt()).float()
+
+    return model
+
+
+def recording(model, calls):
+    def wrapped(x, gamma):
+        calls.append((x.clone(), gamma.clone()))
+        return model(x, gamma)
+
+    return wrapped
+
+
+def some_model(x, gamma):
+    """A fixed, input-dependent stand-in for a network."""
+    return torch.tanh(x[:, 3:] + 0.3 * x[:, :3]) * (1 - gamma.view(-1, 1, 1, 1))
+
+
+# ----------------------------------------------------------------------------- schedule
+
+def test_gammas_are_the_cumulative_product_of_a_linear_beta_schedule():
+    cfg = DiffusionConfig(steps=1000, beta_start=1e-4, beta_end=0.02)
+    schedule = Schedule(cfg)
+    expected = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64), dim=0)
+    assert schedule.gammas.shape == (1001,)
+    assert schedule.gammas[0] == 1.0
+    assert torch.allclose(schedule.gammas[1:], expected, rtol=1e-12, atol=0)
+    assert torch.all(schedule.gammas[1:] < schedule.gammas[:-1])  # strictly decreasing
+    assert schedule.gammas[-1] < 1e-4  # the last step is (almost) pure noise
+
+
+def test_sample_gamma_is_uniform_over_steps_and_within_each_step():
+    schedule = Schedule(DiffusionConfig(steps=5, beta_start=0.05, beta_end=0.3))
+    gammas = schedule.gammas
+    n = 50_000
+    drawn = schedule.sample_gamma(n, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert drawn.shape == (n,) and drawn.dtype == torch.float32
+    drawn = drawn.double()
+    assert torch.all(drawn >= gammas[-1] - 1e-6) and torch.all(drawn <= 1 + 1e-6)
+    # step t owns the interval [gamma_t, gamma_{t-1}]
+    step = torch.searchsorted(-gammas, -drawn).clamp(1, 5)
+    low, high = gammas[step], gammas[step - 1]
+    assert torch.all(drawn >= low - 1e-6) and torch.all(drawn <= high + 1e-6)
+    counts = torch.bincount(step, minlength=6)[1:].double()
+    assert torch.all((counts / n - 0.2).abs() < 0.01)
+    position = ((drawn - low) / (high - low)).clamp(0, 1)
+    for t in range(1, 6):
+        inside = position[step == t]
+        assert abs(inside.mean().item() - 0.5) < 0.02
+        assert abs((inside < 0.25).double().mean().item() - 0.25) < 0.02
+
+
+# ----------------------------------------------------------------------------- samplers
+
+def test_one_ddim_step_with_the_true_noise_recovers_y0():
+    schedule = Schedule(DiffusionConfig(steps=1000))
+    y0 = clean_images()
+    g = schedule.gammas[-1].item()
+    # The sampler starts from randn with this generator; that start is y_T = sqrt(g) y0 + sqrt(1 - g) eps
+    start = torch.randn(y0.shape, generator=torch.Generator().manual_seed(3))
+    eps = (start - g**0.5 * y0) / (1 - g) ** 0.5
+    calls = []
+    model = recording(lambda x, gamma: eps, calls)
+    out, _ = sample(model, schedule, torch.zeros_like(y0), torch.ones(2, 1, 8, 8), steps=1,
+                    generator=torch.Generator().manual_seed(3))
+    assert len(calls) == 1
+    assert torch.equal(calls[0][0][:, 3:], start)  # the model saw y_T
+    assert torch.allclose(calls[0][1], torch.full((2,), g))
+    assert torch.allclose(out, y0, atol=1e-4)
+
+
+def test_ddim_keeps_the_true_noise_consistent_over_many_steps():
+    # eta = 0 moves y_t along sqrt(g) y0 + sqrt(1 - g) eps with the same eps, so a model that
+    # always returns that eps lands on y0 however many steps are taken
+    schedule = Schedule(DiffusionConfig(steps=1000))
+    y0 = clean_images(seed=1)
+    g = schedule.gammas[-1].item()
+    start = torch.randn(y0.shape, generator=torch.Generator().manual_seed(4))
+    eps = (start - g**0.5 * y0) / (1 - g) ** 0.5
+    out, _ = sample(lambda x, gamma: eps, schedule, torch.zeros_like(y0), torch.ones(2, 1, 8, 8), steps=20,
+                    generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(out, y0, atol=1e-4)
+
+
+@pytest.mark.parametrize("sampler,eta", [("ddim", 0.0), ("ddim", 1.0), ("ddpm", 0.0)])
+def test_a_perfect_denoiser_recovers_y0_with_every_sampler(sampler, eta):
+    schedule = Schedule(DiffusionConfig(steps=100, beta_start=1e-3, beta_end=0.1))
+    y0 = clean_images(seed=2)
+    out, _ = sample(perfect_denoiser(y0), schedule, torch.zeros_like(y0), torch.ones(2, 1, 8, 8),
+                    sampler=sampler, steps=10, eta=eta, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(out, y0, atol=1e-4)
+
+
+def test_ddim_visits_steps_evenly_spaced_noise_levels_and_ddpm_all_of_them():
+    schedule = Schedule(DiffusionConfig(steps=100))
+    condition, mask = torch.zeros(1, 3, 8, 8), torch.ones(1, 1, 8, 8)
+    for steps in (1, 7, 25, 100):
+        calls = []
+        sample(recording(some_model, calls), schedule, condition, mask, steps=steps,
+               generator=torch.Generator().manual_seed(0))
+        visited = timesteps(schedule, "ddim", steps)
+        assert len(calls) == len(visited) == steps
+        assert visited[0] == 100 and visited == sorted(set(visited), reverse=True)
+        assert [c[1].item() for c in calls] == pytest.approx([schedule.gammas[t].item() for t in visited])
+    calls = []
+    sample(recording(some_model, calls), schedule, condition, mask, sampler="ddpm", steps=5,
+           generator=torch.Generator().manual_seed(0))
+    assert len(calls) == 100
+    assert [c[1].item() for c in calls] == pytest.approx(schedule.gammas[1:].flip(0).tolist())
+    assert timesteps(schedule, "ddim", 500) == list(range(100, 0, -1))  # never more than the schedule
+
+
+def test_ddim_with_eta_zero_and_a_seed_is_deterministic():
+    schedule = Schedule(DiffusionConfig(steps=50))
+    condition = clean_images(seed=5)
+    mask = torch.ones(2, 1, 8, 8)
+
+    def run(seed, eta=0.0):
+        torch.manual_seed(seed + 100)  # the global RNG must not matter
+        return sample(some_model, schedule, condition, mask, steps=10, eta=eta,
+                      generator=torch.Generator().manual_seed(seed))[0]
+
+    assert torch.equal(run(0), run(0))
+    assert not torch.allclose(run(0), run(1))
+    assert torch.equal(run(0, eta=1.0), run(0, eta=1.0))
+    assert not torch.allclose(run(0), run(0, eta=1.0))  # eta > 0 does add fresh noise
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_inpainting_sampling_keeps_the_known_region_exactly(sampler):
+    schedule = Schedule(DiffusionConfig(steps=30))
+    y0 = clean_images(batch=3, size=16, seed=6)
+    condition, mask = Inpainting().degrade(y0, torch.Generator().manual_seed(0))
+    known = y0 * (1 - mask)
+    out, frames = sample(some_model, schedule, condition, mask, known=known, sampler=sampler, steps=6, eta=0.5,
+                         generator=torch.Generator().manual_seed(1), keep_frames=4)
+    outside = (mask == 0).expand_as(y0)
+    for y in [out, *frames]:
+        assert torch.equal(y[outside], y0[outside])
+    assert not torch.allclose(out[~outside], y0[~outside])  # the hole is generated, not copied
+
+
+def test_keep_frames_returns_the_requested_number_of_frames():
+    schedule = Schedule(DiffusionConfig(steps=40))
+    condition, mask = clean_images(seed=7), torch.ones(2, 1, 8, 8)
+    for keep in (1, 2, 5, 11):
+        out, frames = sample(some_model, schedule, condition, mask, steps=10,
+                             generator=torch.Generator().manual_seed(0), keep_frames=keep)
+        assert len(frames) == keep
+        assert all(f.shape == out.shape for f in frames)
+        assert torch.equal(frames[-1], out)
+    start = torch.randn(condition.shape, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(frames[0], start)  # the strip begins at the starting noise
+    assert len({f.sum().item() for f in frames}) == len(frames)  # all different states
+    # a 10-step DDIM run has only 11 states; more cannot be made up
+    assert len(sample(some_model, schedule, condition, mask, steps=10, keep_frames=30)[1]) == 11
+    assert sample(some_model, schedule, condition, mask, steps=10)[1] == []
+
+
+# ----------------------------------------------------------------------------- training loss
+
+def test_network_input_is_condition_and_noisy_target_with_clean_known_region():
+    y0 = clean_images(size=16)
+    condition, mask = Inpainting().degrade(y0, torch.Generator().manual_seed(0))
+    gamma = torch.tensor([0.3, 0.7])
+    noise = torch.randn(y0.shape, generator=torch.Generator().manual_seed(1))
+    x = noisy_input(y0, condition, mask, gamma, noise)
+    assert x.shape == (2, 6, 16, 16)
+    assert torch.equal(x[:, :3], condition)
+    g = gamma.view(-1, 1, 1, 1)
+    expected = torch.where(mask.bool(), g.sqrt() * y0 + (1 - g).sqrt() * noise, y0)
+    assert torch.allclose(x[:, 3:], expected)
+
+
+@pytest.mark.parametrize("loss", ["l2", "l1"])
+def test_training_loss_ignores_the_known_region(loss):
+    schedule = Schedule(DiffusionConfig(steps=100, loss=loss))
+    y0 = clean_images(batch=4, size=16)
+    condition, mask = Inpainting().degrade(y0, torch.Generator().manual_seed(0))
+
+    def changed_outside(x, gamma):
+        return some_model(x, gamma) + 5.0 * (1 - mask)
+
+    def changed_inside(x, gamma):
+        return some_model(x, gamma) + 0.5 * mask
+
+    def loss_of(model):
+        return training_loss(model, schedule, y0, condition, mask, torch.Generator().manual_seed(3))
+
+    base = loss_of(some_model)
+    assert loss_of(changed_outside) == base
+    assert loss_of(changed_inside) != base
+
+
+def test_training_loss_is_zero_only_for_the_noise_that_made_the_input():
+    schedule = Schedule(DiffusionConfig(steps=100))
+    y0 = clean_images(batch=4, size=16)
+    condition, mask = Inpainting().degrade(y0, torch.Generator().manual_seed(0))
+    calls = []
+    loss = training_loss(recording(perfect_denoiser(y0), calls), schedule, y0, condition, mask,
+                         torch.Generator().manual_seed(1))
+    assert loss.item() < 1e-8
+    # the loss is the mean over the hole of squared noise error: predicting zeros costs about 1
+    zero = training_loss(lambda x, g: torch.zeros_like(y0), schedule, y0, condition, mask, torch.Generator().manual_seed(1))
+    assert 0.8 < zero.item() < 1.2
+    assert torch.equal(calls[0][0][:, :3], condition)
