@@ -324,16 +324,23 @@ class Trainer:
                     batch_in_epoch = i + 1
                     bar.update(1)
                     reason = self._should_stop(stop, started)
-                    if reason and batch_in_epoch < steps_per_epoch:
-                        bar.close()
-                        meta["partial_epoch"] = {
+                    # a long epoch is saved every checkpoint_every_minutes too: SIGKILL or a lost
+                    # machine gives no warning, and must not cost more than that
+                    overdue = time.monotonic() - last_save > 60 * cfg.checkpoint_every_minutes
+                    if (reason or overdue) and batch_in_epoch < steps_per_epoch:
+                        mid_epoch = {**meta, "partial_epoch": {
                             "seconds": partial["seconds"] + time.monotonic() - epoch_clock,
                             "loss_sum": partial["loss_sum"] + loss_sum.item(),
                             "batches": partial["batches"] + (batch_in_epoch - first_step) * cfg.accumulate,
-                        }
-                        meta = self._end_session(meta, session_start, session_clock, epoch, step)
-                        meta = self._save(meta, model, ema, optimizer, generator, epoch, batch_in_epoch, step)
-                        return self._stopped(reason, epoch, batch_in_epoch, steps_per_epoch)
+                        }}
+                        if reason:
+                            bar.close()
+                            mid_epoch = self._end_session(mid_epoch, session_start, session_clock, epoch, step)
+                            self._save(mid_epoch, model, ema, optimizer, generator, epoch, batch_in_epoch, step)
+                            return self._stopped(reason, epoch, batch_in_epoch, steps_per_epoch)
+                        saved = self._save(mid_epoch, model, ema, optimizer, generator, epoch, batch_in_epoch, step)
+                        meta = {k: v for k, v in saved.items() if k != "partial_epoch"}  # this run keeps its own tally
+                        last_save = time.monotonic()
                 bar.close()
 
                 epoch_seconds = partial["seconds"] + time.monotonic() - epoch_clock

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from pipeline_fixture import MicroProject
+from pipeline_fixture import MICRO_PARAMS, MicroProject
 
 CHAIN_STAGES = {"prepare", "train_base", "adapt_colorization", "adapt_landscapes", "evaluate"}
 BASELINE_STAGES = {"baseline_batch", "scratch_colorization", "scratch_landscapes", "evaluate_baselines"}
@@ -39,8 +39,23 @@ def test_repro_runs_every_stage_and_writes_metrics(project):
     timings = json.loads((project.path / "reports/timings.json").read_text())
     assert timings["base"]["epochs"] == 2 and timings["colorize_faces"]["epochs"] == 1
     assert timings["colorize_faces"]["initialisation"] == "base"
-    assert (project.path / "reports/samples/base.png").stat().st_size > 0
-    assert (project.path / "reports/samples/base_process.png").stat().st_size > 0
+
+
+def test_figures_are_pngs_of_the_documented_size(project):
+    from PIL import Image
+
+    from diffmodel.report import GAP, HEADER_HEIGHT
+
+    cell = 16 * 4 + GAP  # 16px images drawn 4x, with a gap
+    for name in ("base", "colorize_faces", "colorize_landscapes"):
+        with Image.open(project.path / f"reports/samples/{name}.png") as grid:
+            assert grid.format == "PNG"
+            assert grid.size == (GAP + 3 * cell, HEADER_HEIGHT + GAP + 8 * cell)  # 3 columns, 8 test images
+    with Image.open(project.path / "reports/samples/base_process.png") as strip:
+        frames = min(8, MICRO_PARAMS["evaluate"]["steps"] + 1)  # from the noise to the output, at most 8
+        assert strip.size == (GAP + frames * cell, HEADER_HEIGHT + GAP + 4 * cell)  # 4 images
+    with Image.open(project.path / "reports/baselines/samples/scratch_colorization.png") as grid:
+        assert grid.size == (GAP + 3 * cell, HEADER_HEIGHT + GAP + 8 * cell)
 
 
 def test_compare_writes_tables_from_the_measured_files(project):
