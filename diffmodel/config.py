@@ -105,6 +105,7 @@ class DiffusionConfig:
     beta_start: float = 1e-4
     beta_end: float = 0.02
     loss: Literal["l2", "l1"] = "l2"
+    prediction: Literal["eps", "v"] = "eps"  # what the network predicts; Palette: eps
 
     def validate(self, key: str) -> None:
         if self.steps < 2:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .config import DiffusionConfig
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (6-channel input, gamma) -> eps
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (6-channel input, gamma) -> eps or v
 
 
 class Schedule:
@@ -56,14 +56,24 @@ def training_loss(
     mask: torch.Tensor,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Algorithm 1: predict the noise that made y~ from (x, y~, gamma); loss on the masked region."""
+    """Algorithm 1: predict the noise that made y~ from (x, y~, gamma); loss on the masked region.
+
+    With prediction "v" the network predicts v = sqrt(gamma) eps - sqrt(1 - gamma) y0
+    instead (Salimans & Ho 2022): the same information, but y0 recovered from it does not
+    blow up errors by 1/sqrt(gamma) at high noise, which matters for short training runs.
+    """
     gamma = schedule.sample_gamma(y0.shape[0], generator, y0.device)
     noise = torch.randn(y0.shape, generator=generator).to(y0.device)
-    eps = model(noisy_input(y0, condition, mask, gamma, noise), gamma)
-    if schedule.cfg.loss == "l1":
-        err = (eps - noise).abs()
+    output = model(noisy_input(y0, condition, mask, gamma, noise), gamma)
+    if schedule.cfg.prediction == "v":
+        g = gamma.view(-1, 1, 1, 1)
+        target = g.sqrt() * noise - (1 - g).sqrt() * y0
     else:
-        err = (eps - noise).square()
+        target = noise
+    if schedule.cfg.loss == "l1":
+        err = (output - target).abs()
+    else:
+        err = (output - target).square()
     mask = mask.expand_as(err)
     return (err * mask).sum() / mask.sum().clamp(min=1)
 
@@ -109,8 +119,11 @@ def sample(
         t_prev = visit[i + 1] if i + 1 < len(visit) else 0
         g, g_prev = schedule.gammas[t].item(), schedule.gammas[t_prev].item()
         gamma = torch.full((y.shape[0],), g, device=device)
-        eps = model(torch.cat([condition, y], dim=1), gamma).float()
-        y0_hat = ((y - (1 - g) ** 0.5 * eps) / g**0.5).clamp(-1, 1)
+        output = model(torch.cat([condition, y], dim=1), gamma).float()
+        if schedule.cfg.prediction == "v":
+            y0_hat = (g**0.5 * y - (1 - g) ** 0.5 * output).clamp(-1, 1)
+        else:
+            y0_hat = ((y - (1 - g) ** 0.5 * output) / g**0.5).clamp(-1, 1)
         eps = (y - g**0.5 * y0_hat) / (1 - g) ** 0.5  # consistent with the clipped y0
         if sampler == "ddpm":
             sigma = ((1 - g_prev) / (1 - g) * (1 - g / g_prev)) ** 0.5
