@@ -5,12 +5,15 @@ chunk of images at a time, then averaged 2x2 down so edges are antialiased. Ever
 is fully determined by one row of uniform random numbers drawn up front, so the same
 seed gives byte-identical output.
 
-Faces: gradient background, neck, shoulders and clothing, hair (black, brown, red,
-blond, grey; short or long), ears, an egg-shaped face with soft shading, hairline,
+Faces: gradient background, neck with a shadow under the chin, shoulders and clothing
+with a V or round collar, hair (black, brown, red, blond, grey; short, or long down to
+the shoulders), ears, an egg-shaped face with soft shading, hairline,
 eyebrows, two eyes (sclera, iris, pupil), nose shadow and nostrils, lips. Pose, size and
 position are jittered. Landscapes: *mountain* (sky, sun, clouds, 1-3 ridges with snow
 caps, meadow) and *forest* (sky, sun, clouds, distant hills, three rows of trees,
-sometimes a lake reflecting what stands above it, grass).
+sometimes a lake in front of the middle row reflecting what stands above it, grass).
+The sky is drawn knowing the skyline, so the sun is never hidden behind what stands in
+front of it: a sunset sun sits on the ridge or the treetops, a day sun stays clear above.
 
 Colour follows structure and luminance on purpose. The colorization models trained on
 these images must beat their grayscale input, which is only possible if chroma can be
@@ -159,12 +162,17 @@ def _draw_faces(u: np.ndarray, res: int) -> np.ndarray:
 
     _paint(img, _ellipse(bx, by, 0, 1.35, 1.0, 0.62), _pick(_CLOTHES, u[:, 13:15], jitter=0.04))
     cap = _ellipse(fx, fy, 0, -0.07, fw + 0.06, fh + 0.03) & (fy < 0.0)
-    mane = (_ellipse(fx, fy, 0, -0.04, fw + 0.13, fh + 0.1) | ((ax < fw + 0.12) & (fy > 0) & (fy < 0.8))) & long_hair
+    # Long hair falls straight down from the head and ends in a rounded edge on the shoulders.
+    hair_end = _param(u, 26, 0.62, 0.85) - 0.12 * (ax / (fw + 0.12)) ** 2
+    mane = (_ellipse(fx, fy, 0, -0.04, fw + 0.13, fh + 0.1) | ((ax < fw + 0.12) & (fy > 0) & (by < hair_end))) & long_hair
     _paint(img, cap | mane, hair * 0.85)
+    # The neck ends where the clothing starts; a collar opening (V or round) shows skin below it.
     neck_x = bx + 0.5 * np.sin(tilt)  # straight neck, under the chin of the tilted head
-    neck = (np.abs(neck_x) < 0.16) & (by > 0.2) & (by < 1.1)
-    v_neck = (by > 0.7) & (np.abs(neck_x) < 0.6 * (1.05 - by))
-    _paint(img, neck | v_neck, skin * 0.8)
+    neck = (np.abs(neck_x) < 0.15) & (by > 0.2) & (by < 0.8)
+    v_collar = (u[:, 27] < 0.5).reshape(-1, 1, 1)
+    opening = np.where(v_collar, np.abs(neck_x) < 0.9 * (0.95 - by), _ellipse(neck_x, by, 0, 0.74, 0.2, 0.1))
+    _paint(img, neck | ((by > 0.6) & opening), skin * 0.8)
+    _paint(img, neck & (by < fh + 0.07), skin * 0.64)  # shadow under the chin
     _paint(img, _ellipse(ax, fy, fw - 0.01, 0.0, 0.06, 0.11), skin * 0.88)
 
     half_width = fw * (1 - 0.22 * np.clip(fy / fh, 0, 1) ** 2)  # narrower towards the chin
@@ -177,7 +185,7 @@ def _draw_faces(u: np.ndarray, res: int) -> np.ndarray:
 
     ex, ey = _param(u, 17, 0.15, 0.18), _param(u, 18, -0.07, -0.03)
     brow_x = ax - ex
-    brow = (np.abs(brow_x) < 0.08) & (np.abs(fy - (ey - 0.095 + 2.0 * (brow_x + 0.02) ** 2)) < 0.017)
+    brow = (np.abs(brow_x) < 0.085) & (np.abs(fy - (ey - 0.1 + 2.0 * (brow_x + 0.02) ** 2)) < 0.024)
     _paint(img, brow, hair * 0.75)
     _paint(img, _ellipse(ax, fy, ex, ey, 0.092, 0.05), skin * 0.45)
     sclera = _ellipse(ax, fy, ex, ey, 0.08, 0.038)
@@ -204,11 +212,15 @@ def _draw_faces(u: np.ndarray, res: int) -> np.ndarray:
 
 
 
-def _draw_sky(u: np.ndarray, res: int, horizon: np.ndarray):
+def _draw_sky(u: np.ndarray, res: int, horizon: np.ndarray, skyline: np.ndarray):
     """Sky gradient, sun and clouds (columns 0-19 of u).
 
+    `skyline` (b, W) is the top of whatever will be drawn over the sky in each column: a
+    low sunset sun sits on it, partly set, and a day sun stays clear of it, so the sun is
+    never hidden behind the ridges or trees painted later.
     Returns the image, the sunset flags (b, 1, 1), the light colour for the ground (warm
-    and dim at sunset) and the horizon colour, used as haze on distant things.
+    and dim at sunset), the horizon colour, used as haze on distant things, and the side
+    (b, 1) of the image the light comes from (-1 left, 1 right).
     """
     y, x = _grid(res)
     sunset = (u[:, 0] < 0.35).reshape(-1, 1, 1)
@@ -225,8 +237,12 @@ def _draw_sky(u: np.ndarray, res: int, horizon: np.ndarray):
     # A sunset always shows a large sun low in the sky; a day sun is small, high and optional.
     has_sun = sunset | (u[:, 2] < 0.4).reshape(-1, 1, 1)
     sun_x = _param(u, 3, 0.15, 0.85)
-    sun_y = np.where(sunset, horizon - _param(u, 4, 0.06, 0.16), _param(u, 4, 0.08, 0.3))
     sun_r = np.where(sunset, _param(u, 5, 0.07, 0.095), _param(u, 5, 0.035, 0.055))
+    under_sun = np.abs(x[0] - sun_x[:, 0]) < sun_r[:, 0]
+    ground = np.where(under_sun, skyline, 1.0).min(1).reshape(-1, 1, 1)  # highest foreground below the sun
+    setting = ground - sun_r * _param(u, 4, 0.1, 0.6)
+    high = np.minimum(_param(u, 4, 0.08, 0.3), ground - 1.5 * sun_r)
+    sun_y = np.maximum(np.where(sunset, setting, high), 0.8 * sun_r)
     d2 = (x - sun_x) ** 2 + (y - sun_y) ** 2
     glow = has_sun * np.exp(-d2 / (3 * sun_r) ** 2) * np.where(sunset, 0.75, 0.35)
     img += glow * (by_time((255, 205, 130), (245, 248, 255)) - img)
@@ -241,38 +257,47 @@ def _draw_sky(u: np.ndarray, res: int, horizon: np.ndarray):
                  | _ellipse(x, y, cx + 0.55 * w, cy + 0.08 * w, 0.55 * w, 0.28 * w))
         cloud &= (u[:, c] < 0.5).reshape(-1, 1, 1)
         _paint(img, cloud, cloud_color * (1 - 0.15 * np.clip((y - cy) / (0.3 * w), 0, 1)))
-    return img, sunset, by_time((0.85, 0.62, 0.55), (1, 1, 1)), horizon_color
+    light_side = np.where(sun_x[:, 0, 0] < 0.5, -1.0, 1.0)  # lit flanks face the sun (or where it would be)
+    return img, sunset, by_time((0.85, 0.62, 0.55), (1, 1, 1)), horizon_color, light_side
+
+
+def _ridge_outline(u: np.ndarray, j: int, xs: np.ndarray, horizon: np.ndarray):
+    """Top (b, W) of mountain ridge j (0 far .. 2 near) and the x of the peak each column belongs to."""
+    lo, hi = ((0.25, 0.42), (0.16, 0.3), (0.08, 0.18))[j]
+    p = u[:, 24 + 12 * j: 36 + 12 * j].reshape(-1, 4, 3)
+    peak_x, peak_h, peak_w = p[:, 0, :, None], lo + (hi - lo) * p[:, 1, :, None], 0.2 + 0.25 * p[:, 2, :, None]
+    skew = 0.6 * p[:, 3, :, None] - 0.3  # peaks with one steep and one gentle flank
+    offset = xs[None] - peak_x
+    tents = peak_h * (1 - np.abs(offset) / (peak_w * (1 + np.sign(offset) * skew)))
+    which = tents.argmax(1)
+    height = np.take_along_axis(tents, which[:, None], 1)[:, 0]
+    phase = 2 * np.pi * u[:, 61 + j, None]
+    rough = 0.012 * np.sin(2 * np.pi * 7 * xs + phase) + 0.006 * np.sin(2 * np.pi * 19 * xs + 3 * phase)
+    top = horizon[:, :, 0] + 0.06 * j - np.maximum(height, 0) - rough
+    return top, np.take_along_axis(peak_x[..., 0], which, 1)
 
 
 def _draw_mountains(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
     y, x = _grid(res)
-    horizon = _param(u, 20, 0.55, 0.7)
-    img, sunset, light, haze = _draw_sky(u, res, horizon)
     xs = x[0]  # (1, W): ridge outlines are functions of x only
-    sun_side = np.where(u[:, 21] < 0.5, -1.0, 1.0).reshape(-1, 1)
+    horizon = _param(u, 20, 0.55, 0.7)
     n_ridges = 1 + (u[:, 22] * 3).astype(int)
+    outlines = [_ridge_outline(u, j, xs, horizon) for j in range(3)]
+    skyline = np.min([np.where((j < n_ridges)[:, None], top, 1.0) for j, (top, _) in enumerate(outlines)], axis=0)
+    img, sunset, light, haze, sun_side = _draw_sky(u, res, horizon, skyline)
     snow_color = np.where(sunset, _rgb((250, 200, 182)), _rgb((242, 244, 250)))
     snowline = _param(u, 23, 0.28, 0.45)[:, 0]
-    for j, (lo, hi) in enumerate(((0.25, 0.42), (0.16, 0.3), (0.08, 0.18))):  # far to near
-        p = u[:, 24 + 12 * j: 36 + 12 * j].reshape(-1, 4, 3)
-        peak_x, peak_h, peak_w = p[:, 0, :, None], lo + (hi - lo) * p[:, 1, :, None], 0.2 + 0.25 * p[:, 2, :, None]
-        skew = 0.6 * p[:, 3, :, None] - 0.3  # peaks with one steep and one gentle flank
-        offset = xs[None] - peak_x
-        tents = peak_h * (1 - np.abs(offset) / (peak_w * (1 + np.sign(offset) * skew)))
-        which = tents.argmax(1)
-        height = np.take_along_axis(tents, which[:, None], 1)[:, 0]
-        phase = 2 * np.pi * u[:, 61 + j, None]
-        rough = 0.012 * np.sin(2 * np.pi * 7 * xs + phase) + 0.006 * np.sin(2 * np.pi * 19 * xs + 3 * phase)
-        top = horizon[:, :, 0] + 0.06 * j - np.maximum(height, 0) - rough
+    for j, (top, peak_x) in enumerate(outlines):  # far to near
         ridge = (y >= top[:, None, :]) & (j < n_ridges).reshape(-1, 1, 1)
         # The flank of each peak turned to the sun is lit, the other one in shadow; both
         # fade into the darker foot of the ridge.
-        side = np.sign(xs - np.take_along_axis(peak_x[..., 0], which, 1)) * sun_side
+        side = np.sign(xs - peak_x) * sun_side[:, None]
         below = np.clip((y - top[:, None, :]) / 0.3, 0, 1)
         lit = (1 + 0.14 * side[:, None, :] * (1 - below)) * (1 - 0.15 * below)
         rock = _rgb(_ROCK[j]) * light
         if j == 0:
             rock = 0.8 * rock + 0.2 * haze
+        phase = 2 * np.pi * u[:, 61 + j, None]
         snow = y < (snowline + 0.015 * np.sin(2 * np.pi * 5 * xs + 2 * phase))[:, None, :]
         _paint(img, ridge & ~snow, rock * lit)
         _paint(img, ridge & snow, snow_color * lit)
@@ -282,56 +307,67 @@ def _draw_mountains(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
     return img
 
 
+_TREE_ROWS = ((16, 0.12, 0.4), (11, 0.18, 0.18), (7, 0.27, 0.0))  # far to near: trees, height, haze
+
+
+def _tree_row(u: np.ndarray, r: int, xs: np.ndarray, horizon: np.ndarray, autumn: np.ndarray):
+    """Outline of tree row r: its top (b, W), base (b, 1), each column's colour (b, W, 3) and leafiness."""
+    n, height, _ = _TREE_ROWS[r]
+    t = u[:, 64 + 64 * r: 64 + 64 * r + 4 * n].reshape(len(u), n, 4)
+    base = horizon[:, :, 0] + 0.01 + 0.1 * r
+    pos = (np.arange(n) + 0.2 + 0.6 * t[..., 0]) / n * 1.1 - 0.05
+    h = (height * (0.75 + 0.5 * t[..., 1]))[..., None]
+    conifer = t[..., 2] < np.where(autumn, 0.2, 0.55)[:, None]
+    dx = xs[None] - pos[..., None]
+    radius = 0.42 * h
+    crown = np.where(np.abs(dx) < radius, h - radius + np.sqrt(np.maximum(radius ** 2 - dx ** 2, 0)), -1.0)
+    profile = np.where(conifer[..., None], h * (1 - np.abs(dx) / (0.36 * h)), crown)
+    which = profile.argmax(1)  # the tree in front in each column
+    top_h = np.take_along_axis(profile, which[:, None], 1)[:, 0]
+    shade = np.floor(t[..., 3] * 3)
+    colors = np.where(autumn[:, None, None], _AUTUMN[shade.astype(int)], _LEAVES)
+    colors = np.where(conifer[..., None], _CONIFER, colors) * (0.92 + 0.16 * (t[..., 3] * 3 - shade))[..., None]
+    color = np.take_along_axis(colors, which[..., None], 1)
+    lateral = np.take_along_axis(dx, which[:, None], 1)[:, 0] / (0.4 * np.take_along_axis(h[..., 0], which, 1))
+    bare = top_h <= 0.003
+    color[bare] = _UNDERGROWTH
+    leafy = ~np.take_along_axis(conifer, which, 1) & ~bare
+    return base - np.maximum(top_h, 0), base, color, np.clip(lateral, -1, 1), leafy
+
+
 def _draw_forests(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
     y, x = _grid(res)
-    b, xs = len(u), x[0]
+    xs = x[0]
     horizon = _param(u, 20, 0.42, 0.56)
-    img, _, light, haze = _draw_sky(u, res, horizon)
     autumn = u[:, 21] < 0.45
-    sun_side = np.where(u[:, 22] < 0.5, -1.0, 1.0).reshape(-1, 1)
+    lake = (u[:, 24] < 0.4).reshape(-1, 1, 1)
+    shore_y = horizon + 0.12  # a lake starts below the middle row of trees; the near row is left out
     hills = horizon[:, :, 0] - 0.04 - 0.02 * (1 + np.sin(2 * np.pi * (1.3 * xs + u[:, 23:24])))
+    rows = [_tree_row(u, r, xs, horizon, autumn) for r in range(len(_TREE_ROWS))]
+    skyline = np.min([hills] + [top for top, *_ in rows], axis=0)
+    img, _, light, haze, sun_side = _draw_sky(u, res, horizon, skyline)
     _paint(img, y >= hills[:, None, :], 0.5 * _rgb((70, 105, 85)) * light + 0.5 * haze)
 
     # Autumn forests are mostly round, bright orange/yellow crowns; summer ones mix dark
     # green conifers and green round crowns, so green and autumn differ in gray as well.
-    trees = u[:, 64:64 + 3 * 16 * 4].reshape(b, 3, 16, 4)
-    for r, (n, height, haze_amount) in enumerate(((16, 0.12, 0.4), (11, 0.18, 0.18), (7, 0.27, 0.0))):
-        t = trees[:, r, :n]
-        base = horizon[:, :, 0] + 0.01 + 0.1 * r
-        pos = (np.arange(n) + 0.2 + 0.6 * t[..., 0]) / n * 1.1 - 0.05
-        h = (height * (0.75 + 0.5 * t[..., 1]))[..., None]
-        conifer = t[..., 2] < np.where(autumn, 0.2, 0.55)[:, None]
-        dx = xs[None] - pos[..., None]
-        radius = 0.42 * h
-        crown = np.where(np.abs(dx) < radius, h - radius + np.sqrt(np.maximum(radius ** 2 - dx ** 2, 0)), -1.0)
-        profile = np.where(conifer[..., None], h * (1 - np.abs(dx) / (0.36 * h)), crown)
-        which = profile.argmax(1)  # the tree in front in each column
-        top_h = np.take_along_axis(profile, which[:, None], 1)[:, 0]
-        shade = np.floor(t[..., 3] * 3)
-        colors = np.where(autumn[:, None, None], _AUTUMN[shade.astype(int)], _LEAVES)
-        colors = np.where(conifer[..., None], _CONIFER, colors) * (0.92 + 0.16 * (t[..., 3] * 3 - shade))[..., None]
-        color = np.take_along_axis(colors, which[..., None], 1)
-        lateral = np.take_along_axis(dx, which[:, None], 1)[:, 0] / (0.4 * np.take_along_axis(h[..., 0], which, 1))
-        color = color * (1 + 0.15 * np.clip(lateral, -1, 1) * sun_side)[..., None]
-        bare = top_h <= 0.003
-        color[bare] = _UNDERGROWTH
-        leafy = ~np.take_along_axis(conifer, which, 1) & ~bare
-        top = base - np.maximum(top_h, 0)
+    for r, (top, base, color, lateral, leafy) in enumerate(rows):
+        height, haze_amount = _TREE_ROWS[r][1:]
+        color = color * (1 + 0.15 * lateral * sun_side[:, None])[..., None]
         depth = np.clip((y - top[:, None, :]) / height, 0, 1)
         texture = 1 - 0.3 * depth + 0.1 * leafy[:, None, :] * np.roll(noise, 5 * r + 1, axis=2)
         color = np.moveaxis(color, -1, 0)[:, :, None, :] * light * (1 - haze_amount) + haze * haze_amount
-        _paint(img, y >= top[:, None, :], color * texture)
+        standing = (y >= top[:, None, :]) & ~(lake & (base[:, :, None] > shore_y))  # no trees in the lake
+        _paint(img, standing, color * texture)
 
     # A lake mirrors the rows above its shore line, so its colour follows the sky and trees.
-    lake = (u[:, 24] < 0.4).reshape(-1, 1, 1)
-    rows = np.arange(res)
-    shore = ((horizon[:, 0, 0] + 0.03) * res).astype(int)
-    source = np.clip(2 * shore[:, None] - 1 - rows, 0, res - 1)
-    ripple = 1 + 0.07 * np.sin(rows * 2 * np.pi / max(0.035 * res, 2.0))[:, None]
+    lines = np.arange(res)
+    shore = (shore_y[:, 0, 0] * res).astype(int)
+    source = np.clip(2 * shore[:, None] - 1 - lines, 0, res - 1)
+    ripple = 1 + 0.07 * np.sin(lines * 2 * np.pi / max(0.035 * res, 2.0))[:, None]
     water = np.take_along_axis(img, source[None, :, :, None], axis=2) * 0.75 * ripple + _rgb((12, 22, 30))
-    _paint(img, lake & (rows[:, None] >= shore[:, None, None]), water)
+    _paint(img, lake & (lines[:, None] >= shore[:, None, None]), water)
 
-    grass_top = np.where(lake, _param(u, 25, 0.84, 0.92), horizon + 0.26)
+    grass_top = np.where(lake, _param(u, 25, 0.86, 0.93), horizon + 0.26)
     grass_line = grass_top + 0.01 * np.sin(2 * np.pi * (3 * x + _param(u, 26, 0, 1)))
     grass = np.where(autumn.reshape(-1, 1, 1), _rgb((132, 128, 56)), _rgb((88, 138, 50)))
     grass = grass * light * (0.9 + 0.3 * (y - grass_top))
