@@ -192,8 +192,7 @@ def load_inception(weights: str | None = None) -> torch.nn.Module:
         model = fid_inception.InceptionV3([fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[FID_FEATURE_DIM]])
     except Exception as err:  # offline: URLError, OSError, RuntimeError, hash mismatch...
         raise FIDUnavailable(
-            f"Inception weights unavailable: not in {cached} and download failed "
-            f"({type(err).__name__}: {_short(err)}); "
+            f"no Inception weights: none cached and the download failed ({type(err).__name__}); "
             "set evaluate.inception_weights to a local pt_inception-2015-12-05 file"
         ) from err
     return model.eval()

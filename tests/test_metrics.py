@@ -207,4 +207,4 @@ def test_evaluate_fid_offline_returns_null_with_one_line_reason(monkeypatch, tmp
     value, reason = metrics.evaluate_fid(images(n=2), images(n=2), None)
     assert value is None
     assert "\n" not in reason
-    assert "download failed" in reason and str(tmp_path) in reason and "evaluate.inception_weights" in reason
+    assert "download failed" in reason and "URLError" in reason and "evaluate.inception_weights" in reason
