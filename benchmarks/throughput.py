@@ -43,10 +43,10 @@ import torch
 from diffmodel.config import ConfigError, Params, load_params
 from diffmodel.data.prepared import to_tensor
 from diffmodel.data.synthetic import render_faces, render_landscapes
-from diffmodel.diffusion import Schedule, training_loss
+from diffmodel.diffusion import Schedule
 from diffmodel.inference import LoadedModel, restore
 from diffmodel.tasks import make_task
-from diffmodel.train import _update_ema, build_model
+from diffmodel.train import build_model, train_step
 from diffmodel.unet import UNet, count_parameters
 
 DOMAIN_OF_TASK = {"inpainting": "faces", "colorization": "landscapes"}
@@ -175,22 +175,11 @@ def time_training(params: Params, args: argparse.Namespace, device: torch.device
 
     def step(i: int) -> None:
         nonlocal loss_sum
-        network.train()
-        for micro in range(cfg.accumulate):
-            start = ((i * cfg.accumulate + micro) % 4) * cfg.batch_size
-            y0 = to_tensor(pool[start : start + cfg.batch_size]).to(device, memory_format=memory_format)
-            condition, mask = task.degrade(y0, generator)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = training_loss(network, schedule, y0, condition, mask, generator)
-            (loss / cfg.accumulate).backward()
-            loss_sum += loss.detach()
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (i + 1) / max(1, cfg.warmup_steps))
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        _update_ema(ema, model, cfg.ema_decay)
+        micro_batches = (
+            to_tensor(pool[start : start + cfg.batch_size]).to(device, memory_format=memory_format)
+            for start in (((i * cfg.accumulate + micro) % 4) * cfg.batch_size for micro in range(cfg.accumulate))
+        )
+        loss_sum += train_step(network, ema, optimizer, micro_batches, task, schedule, cfg, i, generator)
 
     compile_seconds = None
     for i in range(args.warmup):

@@ -303,23 +303,12 @@ class Trainer:
                            disable=self.limits.quiet or self.rank != 0 or None, leave=False, unit="step")
                 first_step = batch_in_epoch
                 for i in range(first_step, steps_per_epoch):
-                    model.train()
-                    for micro in range(cfg.accumulate):
-                        start = (i * cfg.accumulate + micro) * cfg.batch_size
-                        batch = np.sort(indices[start : start + cfg.batch_size].numpy())
-                        y0 = to_tensor(self.data.train[batch]).to(self.device, memory_format=torch.channels_last)
-                        condition, mask = self.task.degrade(y0, generator)
-                        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                            loss = training_loss(model, self.schedule, y0, condition, mask, generator)
-                        (loss / cfg.accumulate).backward()
-                        loss_sum += loss.detach()
-                    for group in optimizer.param_groups:
-                        group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-                    if cfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    _update_ema(ema, _unwrap(model), ema_decay_at(step, cfg.ema_decay))
+                    micro_batches = (
+                        to_tensor(self.data.train[np.sort(indices[start : start + cfg.batch_size].numpy())])
+                        .to(self.device, memory_format=torch.channels_last)
+                        for start in range(i * cfg.accumulate * cfg.batch_size, (i + 1) * cfg.accumulate * cfg.batch_size, cfg.batch_size)
+                    )
+                    loss_sum += train_step(model, ema, optimizer, micro_batches, self.task, self.schedule, cfg, step, generator)
                     step += 1
                     batch_in_epoch = i + 1
                     bar.update(1)
@@ -416,6 +405,29 @@ class Trainer:
             total += training_loss(ema, self.schedule, y0, condition, mask, generator).item() * len(y0)
             count += len(y0)
         return total / count
+
+
+def train_step(model, ema, optimizer, micro_batches, task, schedule: Schedule, cfg: TrainConfig, step: int,
+               generator: torch.Generator) -> torch.Tensor:
+    """One optimizer step over `cfg.accumulate` micro-batches of clean images (Algorithm 1):
+    degrade, loss, backward, LR warm-up, clipping, Adam, EMA. Returns the summed loss, left on
+    the device so the loop never waits for it."""
+    model.train()
+    loss_sum = None
+    for y0 in micro_batches:
+        condition, mask = task.degrade(y0, generator)
+        with torch.autocast(y0.device.type, dtype=torch.bfloat16, enabled=y0.device.type == "cuda"):
+            loss = training_loss(model, schedule, y0, condition, mask, generator)
+        (loss / cfg.accumulate).backward()
+        loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+    for group in optimizer.param_groups:
+        group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    _update_ema(ema, _unwrap(model), ema_decay_at(step, cfg.ema_decay))
+    return loss_sum
 
 
 def ema_decay_at(step: int, decay: float) -> float:
