@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.throughput                  # defaults of diffmodel.config.Params()
     .venv/bin/python -m benchmarks.throughput --params params.yaml --json
-    .venv/bin/python -m benchmarks.throughput --iters 20 --batch-size 64 --device cuda
+    .venv/bin/python -m benchmarks.throughput --batch-size 64 --device cuda
+    .venv/bin/python -m benchmarks.throughput --train-only --compile   # is torch.compile worth it here?
 
 What is timed, and how:
 
@@ -13,14 +14,17 @@ What is timed, and how:
   the median of `--iters` timed steps gives images/second.
 * sampling: the inference path the evaluate stage uses (diffmodel.inference.restore on the
   EMA network in eval mode): DDIM with `--ddim-steps` steps, and DDPM over every step of
-  the schedule. DDPM is 20x the work of DDIM-50, so it runs on a small batch once; DDIM
+  the schedule. DDPM is 20x the work of DDIM-50, so it runs once on a small batch; DDIM
   is also timed on that batch so the two per-image figures can be compared directly.
 * peak memory: resident set size (ru_maxrss) of this process after each phase, and on a
   GPU torch.cuda.max_memory_allocated per phase.
 
 Per phase, "cpu/wall" is the CPU seconds this process used per wall-clock second. On an
 otherwise idle machine it is close to the thread count; clearly less means other
-processes competed for the cores and the times are pessimistic.
+processes competed for the cores and the times are pessimistic. On a busy machine
+torch's OpenMP threads spin-wait for each other and can run many times slower than one
+thread would; `OMP_WAIT_POLICY=PASSIVE` in the environment (it must be set before torch
+is loaded) or `--threads 1` avoids that, and the settings in effect are printed.
 """
 
 from __future__ import annotations
@@ -78,13 +82,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--params", default=None, help="read model/diffusion/data/train settings from this params.yaml (default: built-in defaults)")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch (default: train.batch_size)")
     parser.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: data.image_size)")
-    parser.add_argument("--iters", type=int, default=10, help="timed training steps (default: 10)")
+    parser.add_argument("--iters", type=int, default=20, help="timed training steps (default: 20)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps before timing (default: 2)")
     parser.add_argument("--task", choices=sorted(DOMAIN_OF_TASK), default="inpainting", help="degradation (default: inpainting, the base stage)")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--sample-batch", type=int, default=16, help="images per DDIM batch (default: 16)")
     parser.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps (default: 50)")
+    parser.add_argument("--ddim-repeats", type=int, default=3, help="timed DDIM runs per batch size (default: 3)")
     parser.add_argument("--ddpm-batch", type=int, default=2, help="images per DDPM batch; 0 skips DDPM (default: 2)")
     parser.add_argument("--ddpm-repeats", type=int, default=1, help="timed DDPM runs (default: 1)")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
@@ -95,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-only", action="store_true", help="time the training step only (no sampling)")
     parser.add_argument("--json", action="store_true", help="also print one JSON line with every number")
     args = parser.parse_args(argv)
-    for name in ("iters", "sample_batch", "ddim_steps", "ddpm_repeats"):
+    for name in ("iters", "sample_batch", "ddim_steps", "ddim_repeats", "ddpm_repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     for name in ("warmup", "ddpm_batch"):
@@ -243,9 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     train, compile_seconds, parameters = time_training(params, args, device)
     ddim = ddim_small = ddpm = None
     if not args.train_only:
-        ddim = time_sampling(params, args, device, "ddim", args.sample_batch, repeats=1)
+        ddim = time_sampling(params, args, device, "ddim", args.sample_batch, repeats=args.ddim_repeats)
     if args.ddpm_batch and not args.train_only:
-        ddim_small = time_sampling(params, args, device, "ddim", args.ddpm_batch, repeats=1)
+        ddim_small = time_sampling(params, args, device, "ddim", args.ddpm_batch, repeats=args.ddim_repeats)
         estimate = ddim_small.median / args.ddim_steps * params.diffusion.steps * args.ddpm_repeats
         print(f"(timing DDPM: {params.diffusion.steps} steps x {args.ddpm_repeats} run(s) on {args.ddpm_batch} images, "
               f"about {estimate:.0f} s)", file=sys.stderr, flush=True)
@@ -263,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": parameters,
         "model": dataclasses.asdict(model_cfg),
         "diffusion_steps": params.diffusion.steps,
+        "prediction": params.diffusion.prediction,
         "image_size": size,
         "batch_size": batch,
         "accumulate": params.train.accumulate,
@@ -283,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{model_cfg.blocks_per_level} block(s)/level, attention at {list(model_cfg.attention_resolutions)}")
     accumulated = f" x {params.train.accumulate} accumulated" if params.train.accumulate > 1 else ""
     print(f"  images {size}x{size}, training batch {batch}{accumulated}, task {args.task}, dropout {params.train.dropout}, "
-          f"diffusion schedule {params.diffusion.steps} steps")
+          f"diffusion schedule {params.diffusion.steps} steps, {params.diffusion.prediction} prediction")
     print(f"  training: {config['train_memory_format']}, compile {'on' if args.compile else 'off'}, autocast {config['autocast']}; "
           f"{args.warmup} warm-up + {args.iters} timed steps")
     omp = ", ".join(f"{k}={v}" for k, v in config["env"].items() if v is not None) or "none set"
@@ -306,12 +312,12 @@ def main(argv: list[str] | None = None) -> int:
         f"median {step:.3f} s/step (min {min(train.wall):.3f}, max {max(train.wall):.3f})", train)
     if ddim is not None:
         add(f"DDIM-{args.ddim_steps} sampling", args.sample_batch, f"{ddim.median / args.sample_batch:.3f} s/img",
-            f"{ddim.median:.2f} s/batch", ddim)
+            f"median {ddim.median:.2f} s/batch of {len(ddim.wall)} run(s)", ddim)
     if ddpm is not None:
         add(f"DDIM-{args.ddim_steps} sampling", args.ddpm_batch, f"{ddim_small.median / args.ddpm_batch:.3f} s/img",
-            f"{ddim_small.median:.2f} s/batch", ddim_small)
+            f"median {ddim_small.median:.2f} s/batch of {len(ddim_small.wall)} run(s)", ddim_small)
         add(f"DDPM-{params.diffusion.steps} sampling", args.ddpm_batch, f"{ddpm.median / args.ddpm_batch:.3f} s/img",
-            f"{ddpm.median:.2f} s/batch, {len(ddpm.wall)} run(s)", ddpm)
+            f"median {ddpm.median:.2f} s/batch of {len(ddpm.wall)} run(s)", ddpm)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for k, row in enumerate(rows):
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -328,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     if low:
         print(f"  note: cpu/wall well below {config['threads']} threads during {', '.join(low)}: "
               "other processes were using the cores, so these times are pessimistic")
+        if config["threads"] > 1 and not os.environ.get("OMP_WAIT_POLICY"):
+            print("  note: with busy cores, torch's spinning OpenMP threads can run many times slower; "
+                  "compare with OMP_WAIT_POLICY=PASSIVE (or --threads 1)")
 
     if args.json:
         result = {
