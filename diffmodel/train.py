@@ -473,8 +473,4 @@ def _changed_parts(old: dict, new: dict) -> str:
     return ", ".join(changed) or "settings"
 
 
-def loss_history_rows(meta: dict) -> list[dict]:
-    return [{k: row[k] for k in ("epoch", "train_loss", "val_loss", "seconds")} for row in meta.get("history", [])]
-
-
-__all__ = ["Trainer", "TrainJob", "Limits", "Outcome", "build_model", "architecture"]
+__all__ = ["Trainer", "TrainJob", "Limits", "Outcome", "build_model", "architecture", "train_step"]

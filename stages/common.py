@@ -20,7 +20,6 @@ from diffmodel.config import ConfigError
 from diffmodel.data.folders import FolderError
 from diffmodel.data.prepared import PreparedDataError
 
-EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_PAUSED = 75  # sysexits' EX_TEMPFAIL: "try again later"
 EXIT_INTERRUPTED = 130
