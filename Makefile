@@ -1,5 +1,6 @@
 # `make repro` and `make test` work on a fresh machine: they create .venv, install torch
-# (TORCH_SPEC: pinned to the CPU wheels these machines carry; set it to your CUDA build on a GPU box)
+# (TORCH_SPEC: pinned to the torch 2.14.1 wheels these machines carry on disk - a CUDA build that
+# also runs on the CPU; set it to another build for your GPU box)
 # and the project, then run the pipeline or the tests.
 PYTHON ?= python3
 VENV ?= .venv
