@@ -36,8 +36,12 @@ from .diffusion import Schedule, training_loss
 from .tasks import make_task
 from .unet import UNet
 
-# Knobs that change when and how often state is saved, not what the model learns.
-NOT_FINGERPRINTED = {"session_epochs", "checkpoint_every_epochs", "checkpoint_every_minutes", "num_workers"}
+# Knobs that do not change what the model learns: when and how often state is saved, and
+# `epochs`, because nothing in the loop looks at the total (constant learning rate after
+# warm-up; subset rotation and EMA warm-up go by epoch and step). A finished run continued
+# to more epochs is bitwise what a longer run from scratch gives, so `-S adapt.epochs=25`
+# trains only the extra epochs.
+NOT_FINGERPRINTED = {"epochs", "session_epochs", "checkpoint_every_epochs", "checkpoint_every_minutes", "num_workers"}
 # meta.json keys that move with training; each state file carries them as of its own save.
 PROGRESS = ("epoch", "step", "batch_in_epoch", "history", "sessions", "resumes", "partial_epoch")
 VAL_SEED = 20240722
@@ -207,13 +211,23 @@ class Trainer:
             changed = _changed_parts(meta.get("fingerprint_parts", {}), self.fingerprint_parts())
             self._set_aside(f"it was trained with different {changed}")
             return self._fresh_meta(), None
-        if meta.get("complete"):  # nothing to resume: the weights are all a finished run needs
+        wanted = self.cfg.epochs
+        if meta.get("complete") and meta["epoch"] == wanted:  # the weights are all a finished run needs
             return meta, None
+        if _epochs_begun(meta) > wanted:
+            self._set_aside(f"it was trained for more than the {wanted} epochs now asked")
+            return self._fresh_meta(), None
         state = checkpoint.load_state(out, meta, self.log)
         if state is None:
             self._set_aside("no intact resume state")
             return self._fresh_meta(), None
-        return _rewound(meta, state), state
+        if meta.get("complete"):
+            self.log(f"{self.job.name}: continuing the finished {meta['epoch']}-epoch run to {wanted} epochs")
+        return self._continued(meta, state), state
+
+    def _continued(self, meta: dict, state: dict) -> dict:
+        """meta.json for training on from `state`, up to the epochs asked now."""
+        return {**_rewound(meta, state), "complete": False, "epochs": self.cfg.epochs, "schedule": as_plain_dict(self.cfg)}
 
     def _resume_point(self) -> tuple[dict, dict | None]:
         """Rank 0 decides (and may set stale state aside); the other ranks then read what it kept."""
@@ -224,8 +238,11 @@ class Trainer:
         dist.barrier()
         if self.rank != 0:
             meta = checkpoint.read_meta(self.job.out_dir)
-            state = checkpoint.load_state(self.job.out_dir, meta) if meta else None
-            found = (_rewound(meta, state), state) if state is not None else (self._fresh_meta(), None)
+            if meta and meta.get("complete") and meta["epoch"] == self.cfg.epochs:
+                found = (meta, None)
+            else:
+                state = checkpoint.load_state(self.job.out_dir, meta) if meta else None
+                found = (self._continued(meta, state), state) if state is not None else (self._fresh_meta(), None)
         return found
 
     def _save(self, meta: dict, model, ema, optimizer, generator, epoch: int, batch_in_epoch: int, step: int) -> dict:
@@ -369,6 +386,8 @@ class Trainer:
                     last_save = time.monotonic()
                 if reason and epoch < cfg.epochs:
                     return self._stopped(reason, epoch, 0, None)
+        if not meta.get("complete"):  # resumed exactly where it ends now: a longer run paused there
+            meta = self._save({**meta, "complete": True}, model, ema, optimizer, generator, epoch, 0, step)
         self.log(f"{job.name}: complete after {cfg.epochs} epochs, {step} steps")
         return outcome
 
@@ -463,6 +482,11 @@ def _rewound(meta: dict, state: dict) -> dict:
         meta = {**{k: v for k, v in meta.items() if k not in PROGRESS}, **json.loads(state["progress"])}
     kept = [s for s in meta.get("states", []) if s["step"] <= state["step"]]  # drop the rejected newer ones
     return {**meta, "states": kept}
+
+
+def _epochs_begun(meta: dict) -> int:
+    """Finished epochs, plus the one in progress when the state is from the middle of it."""
+    return meta["epoch"] + (1 if meta.get("batch_in_epoch") else 0)
 
 
 def _changed_parts(old: dict, new: dict) -> str:

@@ -82,6 +82,9 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
         "adapt_colorization", "adapt_landscapes", "evaluate",
         "scratch_colorization", "scratch_landscapes", "evaluate_baselines", "compare",
     }
+    # the persisted 1-epoch model is continued, not retrained; its child has a new parent
+    assert "colorize_faces: continuing the finished 1-epoch run to 2 epochs" in result.stdout
+    assert "colorize_landscapes: existing state" in result.stdout
     timings = json.loads((project.path / "reports/timings.json").read_text())
     assert timings["colorize_faces"]["epochs"] == 2
     diff = project.run("dvc", "metrics", "diff", "--json")

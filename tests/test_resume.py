@@ -265,3 +265,39 @@ def test_corrupted_newest_state_falls_back_to_the_previous_one(paused, reference
     assert_same_result(workdir, reference)
     files = {p.name for p in (workdir / "models/base").iterdir()}
     assert files == {"meta.json", "model.pt", *(s["file"] for s in meta_of(workdir)["states"])}
+
+
+def with_epochs(workdir: Path, epochs: int) -> None:
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"]["epochs"] = epochs
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_more_epochs_continue_a_finished_run_bitwise_and_fewer_start_fresh(workdir, reference):
+    with_epochs(workdir, EPOCHS - 2)
+    train(workdir)
+    assert meta_of(workdir)["complete"] and meta_of(workdir)["epoch"] == EPOCHS - 2
+
+    with_epochs(workdir, EPOCHS)
+    longer = train(workdir)
+    assert f"continuing the finished {EPOCHS - 2}-epoch run to {EPOCHS} epochs" in longer.stdout
+    assert len(lines_with(longer.stdout, f"/{EPOCHS} subset")) == 2, "only the extra epochs are trained"
+    assert_same_result(workdir, reference)
+    assert meta_of(workdir)["epochs"] == EPOCHS
+
+    with_epochs(workdir, EPOCHS - 1)  # weights cannot be untrained: start again
+    fewer = train(workdir)
+    [aside] = lines_with(fewer.stdout, "not used")
+    assert f"more than the {EPOCHS - 1} epochs" in aside and "starting fresh" in aside
+    meta = meta_of(workdir)
+    assert meta["complete"] and meta["epoch"] == EPOCHS - 1 and meta["resumes"] == 0
+
+
+def test_a_paused_run_asked_for_no_more_epochs_than_it_has_is_complete(paused):
+    trained = PARAMS["train"]["session_epochs"]  # the paused run has finished its first session
+    with_epochs(paused, trained)
+    done = train(paused)
+    assert f"complete after {trained} epochs" in done.stdout and not lines_with(done.stdout, " subset ")
+    meta = meta_of(paused)
+    assert meta["complete"] and meta["epoch"] == trained and len(meta["history"]) == trained
+    assert "already complete" in train(paused).stdout
