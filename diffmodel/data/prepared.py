@@ -59,7 +59,8 @@ def save_domain(directory: Path, splits: dict[str, np.ndarray], num_subsets: int
     digest = hashlib.sha256()
     for split in SPLITS:
         array = np.ascontiguousarray(splits[split], dtype=np.uint8)
-        digest.update(split.encode() + str(array.shape).encode() + array.tobytes())
+        digest.update(split.encode() + str(array.shape).encode())
+        digest.update(memoryview(array).cast("B"))  # the bytes in place: tobytes() would copy them
         atomic_write(directory / f"{split}.npy", lambda f, a=array: np.save(f, a))
     size = splits["train"].shape[1]
     manifest = {

@@ -1,0 +1,72 @@
+"""Preparing a domain from a folder of real images: the split, the arrays written, the content hash."""
+
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffmodel.config import DomainConfig
+from diffmodel.data.prepared import SPLITS, load_domain, save_domain
+from diffmodel.data.sources import domain_splits, permute_rows_in_place
+
+
+@pytest.mark.parametrize("rows, seed", [(1, 0), (2, 1), (7, 2), (500, 3)])
+def test_rows_permuted_in_place_equal_fancy_indexing(rows, seed):
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 256, (rows, 4, 4, 3), dtype=np.uint8)
+    order = rng.permutation(rows)
+    expected = array[order]
+    permute_rows_in_place(array, order)
+    assert np.array_equal(array, expected)
+
+
+def test_a_single_long_cycle_and_the_identity():
+    array = np.arange(6)[:, None].repeat(2, axis=1)
+    permute_rows_in_place(array, np.array([1, 2, 3, 4, 5, 0]))
+    assert array[:, 0].tolist() == [1, 2, 3, 4, 5, 0]
+    permute_rows_in_place(array, np.arange(6))
+    assert array[:, 0].tolist() == [1, 2, 3, 4, 5, 0]
+
+
+@pytest.fixture
+def places_folder(tmp_path):
+    """Two class folders of single-colour images; the red channel numbers each image."""
+    root = tmp_path / "places"
+    for cls, count, green in (("mountain", 12, 0), ("forest", 8, 200)):
+        (root / cls).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (10, 10), (10 * i + (0 if cls == "mountain" else 5), green, 0)).save(root / cls / f"{i:02d}.png")
+    return root
+
+
+def test_folder_splits_are_disjoint_views_of_a_seeded_shuffle(places_folder):
+    cfg = DomainConfig(source="folder", root=str(places_folder), classes=("mountain", "forest"), train=14, val=2, test=3)
+    splits, info = domain_splits("landscapes", cfg, image_size=8, seed=5)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 14, "val": 2, "test": 3}
+    ids = {split: [(int(img[0, 0, 0]), int(img[0, 0, 1])) for img in images] for split, images in splits.items()}
+    every = [i for split in ids.values() for i in split]
+    assert len(set(every)) == 19, "an image is in two splits"
+    assert info["usable_images"] == 20 and not info["skipped"]
+    forest_in_train = sum(1 for _, green in ids["train"] if green == 200)
+    assert info["train_class_counts"] == {"mountain": 14 - forest_in_train, "forest": forest_in_train}
+    again, _ = domain_splits("landscapes", cfg, image_size=8, seed=5)
+    assert all(np.array_equal(again[s], splits[s]) for s in SPLITS)
+    other, _ = domain_splits("landscapes", cfg, image_size=8, seed=6)
+    assert not np.array_equal(other["train"], splits["train"])
+
+
+def test_saved_arrays_load_back_and_the_hash_covers_names_shapes_and_bytes(tmp_path):
+    rng = np.random.default_rng(0)
+    splits = {s: rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8) for s, n in (("train", 12), ("val", 2), ("test", 3))}
+    manifest = save_domain(tmp_path / "d", splits, num_subsets=3, info={"source": "test"})
+    expected = hashlib.sha256()
+    for split in SPLITS:
+        expected.update(split.encode() + str(splits[split].shape).encode() + splits[split].tobytes())
+    assert manifest["content_hash"] == expected.hexdigest()[:16]
+    loaded = load_domain(tmp_path / "d")
+    assert all(np.array_equal(getattr(loaded, s), splits[s]) for s in SPLITS)
+    assert loaded.subsets == [(0, 4), (4, 8), (8, 12)]
+
+    splits["val"][0, 0, 0, 0] ^= 1
+    assert save_domain(tmp_path / "e", splits, 3, {"source": "test"})["content_hash"] != manifest["content_hash"]
