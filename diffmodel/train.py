@@ -11,6 +11,7 @@ uninterrupted one: data order depends only on (seed, epoch) and every RNG is res
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -87,6 +88,8 @@ class _StopRequest:
 
     def __init__(self):
         self.signum: int | None = None
+        self._saving = False
+        self._urgent = False
         self._previous = {}
 
     def __enter__(self):
@@ -98,9 +101,23 @@ class _StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        if self.signum is not None:  # a second Ctrl-C means: stop now
+        if self.signum is None:
+            self.signum = signum
+        elif self._saving:  # raised inside torch.save it would surface as a write error: wait for the save
+            self._urgent = True
+        else:  # a second Ctrl-C means: stop now
             raise KeyboardInterrupt
-        self.signum = signum
+
+    @contextlib.contextmanager
+    def checkpoint_write(self):
+        """A second Ctrl-C during a checkpoint write takes effect when the write is done."""
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+        if self._urgent:
+            raise KeyboardInterrupt
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -152,6 +169,7 @@ class Trainer:
             self.parent_weights, self.parent_meta = checkpoint.load_weights(job.init)
             checkpoint.check_architecture(self.arch, self.parent_meta["architecture"], job.init)
         self.fingerprint = checkpoint.fingerprint(self.fingerprint_parts())
+        self._stop: _StopRequest | None = None  # while run() handles SIGINT/SIGTERM
 
     def fingerprint_parts(self) -> dict:
         schedule = {k: v for k, v in as_plain_dict(self.cfg).items() if k not in NOT_FINGERPRINTED}
@@ -259,7 +277,8 @@ class Trainer:
         }
         meta = {**meta, "epoch": epoch, "step": step, "batch_in_epoch": batch_in_epoch}
         state["progress"] = json.dumps({k: meta[k] for k in PROGRESS if k in meta})
-        return checkpoint.save(self.job.out_dir, state, {"ema": ema.state_dict()}, meta)
+        with self._stop.checkpoint_write() if self._stop else contextlib.nullcontext():
+            return checkpoint.save(self.job.out_dir, state, {"ema": ema.state_dict()}, meta)
 
     # ---- the loop ----------------------------------------------------------------------
 
@@ -307,6 +326,7 @@ class Trainer:
         outcome = Outcome.COMPLETE
 
         with _StopRequest() as stop:
+            self._stop = stop
             while epoch < cfg.epochs:
                 epoch_clock = time.monotonic()
                 indices = epoch_indices(self.data.subsets, epoch, cfg.subset_epochs, cfg.seed)

@@ -66,7 +66,12 @@ def train(
         init=MODELS[spec.parent].directory() if spec.parent else None,
     )
     trainer = Trainer(job, Limits(max_sessions, time_limit, quiet))
-    outcome = trainer.run()
+    try:
+        outcome = trainer.run()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first one is being handled: stop now
+        typer.echo(f"{spec.name}: stopped at once (second interrupt); the last saved state in {job.out_dir} "
+                   f"is intact. Run the stage again (`dvc repro {spec.stage}`) to continue from it.", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if outcome is Outcome.PAUSED:
         raise typer.Exit(EXIT_PAUSED)
     if outcome is Outcome.INTERRUPTED:

@@ -301,3 +301,42 @@ def test_a_paused_run_asked_for_no_more_epochs_than_it_has_is_complete(paused):
     meta = meta_of(paused)
     assert meta["complete"] and meta["epoch"] == trained and len(meta["history"]) == trained
     assert "already complete" in train(paused).stdout
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_traceback_and_loses_nothing(workdir, reference):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"]["checkpoint_every_minutes"] = 1e-6  # saving all the time: the second signal may land mid-save
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.Popen(stage_command(), cwd=workdir, env=stage_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = workdir / "models/base" / f"state-{STEPS_PER_EPOCH + 3:09d}.pt"
+    deadline = time.monotonic() + 120
+    while not target.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_INTERRUPTED, stdout + stderr
+    assert "Traceback" not in stderr
+    assert "stopped at once" in stderr or "paused (SIGINT received)" in stdout  # the second may come too late to matter
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
+    train(workdir)
+    assert_same_result(workdir, reference)
+
+
+def test_a_second_interrupt_during_a_checkpoint_write_waits_for_the_write():
+    from diffmodel.train import _StopRequest
+
+    stop = _StopRequest()
+    stop._handle(signal.SIGINT, None)  # the first one only asks the loop to stop
+    assert stop.signum == signal.SIGINT
+    written = []
+    with pytest.raises(KeyboardInterrupt):
+        with stop.checkpoint_write():
+            stop._handle(signal.SIGINT, None)  # must not break the write in the middle
+            written.append("all of it")
+    assert written == ["all of it"]
+    with pytest.raises(KeyboardInterrupt):  # outside a write, the second one stops at once
+        stop._handle(signal.SIGINT, None)
