@@ -230,7 +230,7 @@ class Trainer:
             self._set_aside(f"it was trained with different {changed}")
             return self._fresh_meta(), None
         wanted = self.cfg.epochs
-        if meta.get("complete") and meta["epoch"] == wanted:  # the weights are all a finished run needs
+        if self._finished(meta):  # the weights are all a finished run needs
             return meta, None
         if _epochs_begun(meta) > wanted:
             self._set_aside(f"it was trained for more than the {wanted} epochs now asked")
@@ -242,6 +242,9 @@ class Trainer:
         if meta.get("complete"):
             self.log(f"{self.job.name}: continuing the finished {meta['epoch']}-epoch run to {wanted} epochs")
         return self._continued(meta, state), state
+
+    def _finished(self, meta: dict) -> bool:
+        return bool(meta.get("complete")) and meta["epoch"] == self.cfg.epochs
 
     def _continued(self, meta: dict, state: dict) -> dict:
         """meta.json for training on from `state`, up to the epochs asked now."""
@@ -256,7 +259,7 @@ class Trainer:
         dist.barrier()
         if self.rank != 0:
             meta = checkpoint.read_meta(self.job.out_dir)
-            if meta and meta.get("complete") and meta["epoch"] == self.cfg.epochs:
+            if meta and self._finished(meta):
                 found = (meta, None)
             else:
                 state = checkpoint.load_state(self.job.out_dir, meta) if meta else None
