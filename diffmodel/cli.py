@@ -10,7 +10,7 @@ import typer
 
 from . import report
 from .checkpoint import CheckpointError, read_meta
-from .data.folders import DECODE_ERRORS, load_image
+from .data.folders import load_image, one_line
 from .data.prepared import to_tensor
 from .evaluate import training_timings
 from .inference import load_model, restore
@@ -51,8 +51,8 @@ def sample(
             clean = to_tensor(load_image(path, model.image_size)[None])
         except (FileNotFoundError, IsADirectoryError):
             _fail(f"{path}: no such image file")
-        except DECODE_ERRORS as err:
-            _fail(f"{path}: not a readable image ({type(err).__name__})")
+        except Exception as err:  # Pillow's decoders raise many types on damaged files
+            _fail(f"{path}: not a readable image ({one_line(err)})")
         results = [restore(model, clean, seed + k, sampler, steps, eta) for k in range(samples)]
         columns = {"input": clean, "condition": results[0].condition}
         columns.update({f"sample {k + 1}": result.output for k, result in enumerate(results)})

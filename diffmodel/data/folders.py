@@ -63,7 +63,7 @@ def load_folder(
                 try:
                     images[kept] = load_image(path, image_size)
                 except Exception as err:  # Pillow's decoders raise many types on damaged files
-                    skipped.append({"path": str(path), "reason": _one_line(err)})
+                    skipped.append({"path": str(path), "reason": one_line(err)})
                     continue
                 labels[kept] = label
                 kept += 1
@@ -110,6 +110,6 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
