@@ -32,7 +32,7 @@ from tqdm import tqdm
 from . import checkpoint
 from .config import DiffusionConfig, ModelConfig, TrainConfig, as_plain_dict
 from .data.prepared import PreparedDomain, load_domain, to_tensor
-from .data.subsets import epoch_indices, subset_for_epoch
+from .data.subsets import epoch_indices, rank_share, subset_for_epoch
 from .diffusion import Schedule, training_loss
 from .tasks import make_task
 from .unet import UNet
@@ -157,7 +157,7 @@ class Trainer:
         self.cfg = job.schedule
         self.rank, self.world = _distributed_rank_world()
         self.log = log if self.rank == 0 else (lambda msg: None)
-        self.device = torch.device(f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+        self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
         self.data: PreparedDomain = load_domain(job.data_dir)
         self.image_size = self.data.image_size
         self.arch = architecture(job.model, self.image_size)
@@ -286,6 +286,12 @@ class Trainer:
     # ---- the loop ----------------------------------------------------------------------
 
     def run(self) -> Outcome:
+        outcome = self._train()
+        if self.world > 1:  # leave together: a rank that exits first gets the others killed by torchrun, mid-save perhaps
+            dist.barrier()
+        return outcome
+
+    def _train(self) -> Outcome:
         cfg, job = self.cfg, self.job
         started = time.monotonic()
         meta, state = self._resume_point()
@@ -317,6 +323,8 @@ class Trainer:
         else:
             self.log(f"{job.name}: starting from scratch")
 
+        if self.world > 1:
+            _seed_rank(cfg.seed, self.rank, step, generator)
         model = model.to(memory_format=torch.channels_last)
         if self.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -332,8 +340,7 @@ class Trainer:
             self._stop = stop
             while epoch < cfg.epochs:
                 epoch_clock = time.monotonic()
-                indices = epoch_indices(self.data.subsets, epoch, cfg.subset_epochs, cfg.seed)
-                indices = indices[self.rank :: self.world]
+                indices = rank_share(epoch_indices(self.data.subsets, epoch, cfg.subset_epochs, cfg.seed), self.rank, self.world)
                 steps_per_epoch = len(indices) // (cfg.batch_size * cfg.accumulate)
                 if steps_per_epoch == 0:
                     raise ValueError(f"{job.name}: batch_size*accumulate={cfg.batch_size * cfg.accumulate} exceeds the {len(indices)} images of one epoch")
@@ -372,6 +379,9 @@ class Trainer:
                         last_save = time.monotonic()
                 bar.close()
 
+                if self.world > 1:  # the epoch's loss over every rank's images
+                    dist.all_reduce(loss_sum)
+                    loss_sum /= self.world
                 epoch_seconds = partial["seconds"] + time.monotonic() - epoch_clock
                 batches = partial["batches"] + (steps_per_epoch - first_step) * cfg.accumulate
                 train_loss = (partial["loss_sum"] + loss_sum.item()) / batches
@@ -456,12 +466,19 @@ def train_step(model, ema, optimizer, micro_batches, task, schedule: Schedule, c
     the device so the loop never waits for it."""
     model.train()
     loss_sum = None
-    for y0 in micro_batches:
-        condition, mask = task.degrade(y0, generator)
-        with torch.autocast(y0.device.type, dtype=torch.bfloat16, enabled=y0.device.type == "cuda"):
-            loss = training_loss(model, schedule, y0, condition, mask, generator)
-        (loss / cfg.accumulate).backward()
+    micro_batches = iter(micro_batches)
+    y0 = next(micro_batches)
+    while y0 is not None:
+        following = next(micro_batches, None)
+        # under DDP, gradients are averaged over ranks once per step, at the last micro-batch
+        accumulating = following is not None and isinstance(model, torch.nn.parallel.DistributedDataParallel)
+        with model.no_sync() if accumulating else contextlib.nullcontext():
+            condition, mask = task.degrade(y0, generator)
+            with torch.autocast(y0.device.type, dtype=torch.bfloat16, enabled=y0.device.type == "cuda"):
+                loss = training_loss(model, schedule, y0, condition, mask, generator)
+            (loss / cfg.accumulate).backward()
         loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+        y0 = following
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
     if cfg.grad_clip > 0:
@@ -494,8 +511,23 @@ def _distributed_rank_world() -> tuple[int, int]:
     """Under torchrun (WORLD_SIZE > 1) join the process group; otherwise a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():  # NCCL collectives run on the current device: one per rank
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def _seed_rank(seed: int, rank: int, step: int, generator: torch.Generator) -> None:
+    """Under DDP every rank must draw its own noise levels, noise, masks and dropout: with one
+    seed for all, the ranks would train on the same corruptions of different images. Seeded by
+    (seed, rank, step), after the model is built (its initial weights must agree on every rank)
+    and after a state is restored. Only rank 0's RNG state is saved, so a resumed DDP run is
+    reproducible but not bitwise the uninterrupted one, as it is in a single process."""
+    rank_seed = int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
+    torch.manual_seed(rank_seed)
+    generator.manual_seed(rank_seed + 1)
+    random.seed(rank_seed)
+    np.random.seed(rank_seed)
 
 
 def _rewound(meta: dict, state: dict) -> dict:

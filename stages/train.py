@@ -76,7 +76,8 @@ def train(
         raise typer.Exit(EXIT_PAUSED)
     if outcome is Outcome.INTERRUPTED:
         raise typer.Exit(EXIT_INTERRUPTED)
-    write_loss_csv(Path("reports/loss") / f"{spec.name}.csv", read_meta(job.out_dir)["history"])
+    if trainer.rank == 0:  # under torchrun, the one process that writes files
+        write_loss_csv(Path("reports/loss") / f"{spec.name}.csv", read_meta(job.out_dir)["history"])
 
 
 def write_loss_csv(path: Path, history: list[dict]) -> None:

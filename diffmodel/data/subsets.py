@@ -30,3 +30,11 @@ def epoch_indices(ranges: list[tuple[int, int]], epoch: int, subset_epochs: int,
     start, end = (ranges[0][0], ranges[-1][1]) if subset is None else ranges[subset]
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return start + torch.randperm(end - start, generator=generator)
+
+
+def rank_share(indices: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """The part of an epoch's indices that process `rank` of `world` trains on (DDP). Every rank
+    gets the same count - the last len % world indices are left out this epoch - because ranks
+    that disagree on the number of steps would wait forever for each other's gradients."""
+    usable = len(indices) - len(indices) % world
+    return indices[rank:usable:world]

@@ -1,0 +1,78 @@
+"""Several processes under torchrun (DDP; gloo on the CPU): the path a user with several GPUs takes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from diffmodel.data.subsets import rank_share
+from diffmodel.train import _seed_rank
+from tests.pipeline_fixture import MICRO_PARAMS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_rank_gets_the_same_number_of_distinct_images():
+    indices = torch.randperm(15)
+    shares = [rank_share(indices, rank, 2) for rank in range(2)]
+    assert [len(s) for s in shares] == [7, 7]
+    assert not set(shares[0].tolist()) & set(shares[1].tolist())
+    assert rank_share(indices, 0, 1).tolist() == indices.tolist()
+
+
+def test_ranks_draw_different_noise_and_the_same_rank_draws_it_again():
+    def draws(rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator()
+        _seed_rank(seed=0, rank=rank, step=step, generator=generator)
+        return torch.randn(4, generator=generator), torch.rand(4)  # loop noise, dropout's global RNG
+
+    for first, second in zip(draws(0, 10), draws(1, 10)):
+        assert not torch.equal(first, second)
+    for first, second in zip(draws(1, 10), draws(1, 10)):
+        assert torch.equal(first, second)
+
+
+def torchrun(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIFFMODEL_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "stages.train", "base", *args]
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=90)
+    except subprocess.TimeoutExpired:  # ranks that disagree on the number of steps wait for each other forever
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise AssertionError("torchrun hung: its ranks are waiting for each other") from None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def test_torchrun_trains_pauses_and_resumes_with_uneven_subsets(tmp_path):
+    params = json.loads(json.dumps(MICRO_PARAMS))
+    params["data"]["faces"]["train"] = 31  # subsets of 16 and 15 images: 15 does not split evenly over 2 ranks
+    params["train"].update(epochs=2, subset_epochs=1, batch_size=4, session_epochs=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIFFMODEL_QUIET": "1"}
+    subprocess.run([sys.executable, "-m", "stages.prepare"], cwd=tmp_path, env=env, check=True, capture_output=True)
+
+    first = torchrun(tmp_path, "--max-sessions", "1")
+    assert first.returncode != 0  # torchrun reports the ranks' exit status 75 (paused) as a failure
+    assert "paused (--max-sessions 1 reached) at epoch 2/2" in first.stdout + first.stderr
+    assert not (tmp_path / "reports/loss/base.csv").exists()
+
+    second = torchrun(tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "base: complete after 2 epochs, 3 steps" in second.stdout
+    meta = json.loads((tmp_path / "models/base/meta.json").read_text())
+    assert meta["complete"] and meta["resumes"] == 1
+    # per epoch: steps x batch 4 x 2 ranks - 16 images, then 14 of 15 (one left out to keep the ranks in step)
+    assert [h["images"] for h in meta["history"]] == [16, 8]
+    assert [(s["start_epoch"], s["end_epoch"]) for s in meta["sessions"]] == [(0, 1), (1, 2)]
+    assert (tmp_path / "reports/loss/base.csv").read_text().count("\n") == 3
