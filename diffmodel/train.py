@@ -44,7 +44,7 @@ from .unet import UNet
 # trains only the extra epochs.
 NOT_FINGERPRINTED = {"epochs", "session_epochs", "checkpoint_every_epochs", "checkpoint_every_minutes", "num_workers"}
 # meta.json keys that move with training; each state file carries them as of its own save.
-PROGRESS = ("epoch", "step", "batch_in_epoch", "history", "sessions", "resumes", "partial_epoch")
+PROGRESS = ("epoch", "step", "batch_in_epoch", "history", "sessions", "unfinished_session", "resumes", "partial_epoch")
 VAL_SEED = 20240722
 
 
@@ -248,7 +248,11 @@ class Trainer:
 
     def _continued(self, meta: dict, state: dict) -> dict:
         """meta.json for training on from `state`, up to the epochs asked now."""
-        return {**_rewound(meta, state), "complete": False, "epochs": self.cfg.epochs, "schedule": as_plain_dict(self.cfg)}
+        meta = _rewound(meta, state)
+        unfinished = meta.pop("unfinished_session", None)
+        if unfinished:  # the run that saved `state` died before it could end its session
+            meta["sessions"] = [*meta["sessions"], {**unfinished, "ended": "abruptly (counted to its last save)"}]
+        return {**meta, "complete": False, "epochs": self.cfg.epochs, "schedule": as_plain_dict(self.cfg)}
 
     def _resume_point(self) -> tuple[dict, dict | None]:
         """Rank 0 decides (and may set stale state aside); the other ranks then read what it kept."""
@@ -374,6 +378,7 @@ class Trainer:
                             mid_epoch = self._end_session(mid_epoch, session_start, session_clock, epoch, step)
                             self._save(mid_epoch, model, ema, optimizer, generator, epoch, batch_in_epoch, step)
                             return self._stopped(reason, epoch, batch_in_epoch, steps_per_epoch)
+                        mid_epoch = self._mark_open_session(mid_epoch, session_start, session_clock, epoch, step)
                         saved = self._save(mid_epoch, model, ema, optimizer, generator, epoch, batch_in_epoch, step)
                         meta = {k: v for k, v in saved.items() if k != "partial_epoch"}  # this run keeps its own tally
                         last_save = time.monotonic()
@@ -415,6 +420,7 @@ class Trainer:
                 elif reason:
                     meta = self._end_session(meta, session_start, session_clock, epoch, step)
                 if session_done or due or reason:
+                    meta = self._mark_open_session(meta, session_start, session_clock, epoch, step)
                     meta = self._save(meta, model, ema, optimizer, generator, epoch, 0, step)
                     last_save = time.monotonic()
                 if reason and epoch < cfg.epochs:
@@ -437,8 +443,15 @@ class Trainer:
         return reason
 
     def _end_session(self, meta: dict, session_start: dict, session_clock: float, epoch: int, step: int) -> dict:
-        record = {**session_start, "end_epoch": epoch, "end_step": step, "seconds": round(time.monotonic() - session_clock, 3)}
-        return {**meta, "sessions": [*meta["sessions"], record]}
+        ended = {k: v for k, v in meta.items() if k != "unfinished_session"}
+        return {**ended, "sessions": [*meta["sessions"], _session_record(session_start, session_clock, epoch, step)]}
+
+    def _mark_open_session(self, meta: dict, session_start: dict, session_clock: float, epoch: int, step: int) -> dict:
+        """meta with the session in progress as of this save: a session killed without warning
+        (SIGKILL, a reclaimed free GPU) is still counted, up to this save, by the run that resumes."""
+        if step == session_start["start_step"] or any(s["session"] == session_start["session"] for s in meta["sessions"]):
+            return meta  # nothing trained in it yet, or it has ended
+        return {**meta, "unfinished_session": _session_record(session_start, session_clock, epoch, step)}
 
     def _stopped(self, reason: str, epoch: int, batch: int, steps_per_epoch: int | None) -> Outcome:
         where = f"epoch {epoch + 1}/{self.cfg.epochs}" + (f", step {batch}/{steps_per_epoch} of it" if batch else "")
@@ -515,6 +528,10 @@ def _distributed_rank_world() -> tuple[int, int]:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def _session_record(session_start: dict, session_clock: float, epoch: int, step: int) -> dict:
+    return {**session_start, "end_epoch": epoch, "end_step": step, "seconds": round(time.monotonic() - session_clock, 3)}
 
 
 def _seed_rank(seed: int, rank: int, step: int, generator: torch.Generator) -> None:

@@ -185,6 +185,13 @@ def test_sigkill_at_three_points_then_resume_is_bitwise_identical(workdir, refer
     assert_same_result(workdir, reference)
     assert [h["epoch"] for h in meta_of(workdir)["history"] if h["resumed_mid_epoch"]] == [5]
     assert not list((workdir / "models/base").glob(".*.tmp")), "a killed write left its temp file behind"
+    # a session killed mid-way is counted too, up to the state the next one resumed from (where
+    # the first two kills land depends on timing; the third one came mid-epoch, asserted above)
+    sessions = meta_of(workdir)["sessions"]
+    assert [s["session"] for s in sessions] == list(range(1, len(sessions) + 1))
+    assert [s["start_step"] for s in sessions] == [0] + [s["end_step"] for s in sessions[:-1]]
+    assert sessions[-1]["end_step"] == EPOCHS * STEPS_PER_EPOCH and "ended" not in sessions[-1]
+    assert sessions[-2]["ended"].startswith("abruptly") and sessions[-1]["resumed"]
 
 
 def test_time_limit_sigterm_and_sigint_mid_epoch_save_state_and_resume_bitwise(workdir, reference):
