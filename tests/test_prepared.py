@@ -1,4 +1,4 @@
-"""Preparing a domain from a folder of real images: the split, the arrays written, the content hash."""
+"""Preparing a domain from a folder of real images: the split, what is decoded, the arrays written, the content hash."""
 
 import hashlib
 
@@ -8,25 +8,9 @@ from PIL import Image
 
 from diffmodel.config import DomainConfig
 from diffmodel.data.prepared import SPLITS, load_domain, save_domain
-from diffmodel.data.sources import domain_splits, permute_rows_in_place
-
-
-@pytest.mark.parametrize("rows, seed", [(1, 0), (2, 1), (7, 2), (500, 3)])
-def test_rows_permuted_in_place_equal_fancy_indexing(rows, seed):
-    rng = np.random.default_rng(seed)
-    array = rng.integers(0, 256, (rows, 4, 4, 3), dtype=np.uint8)
-    order = rng.permutation(rows)
-    expected = array[order]
-    permute_rows_in_place(array, order)
-    assert np.array_equal(array, expected)
-
-
-def test_a_single_long_cycle_and_the_identity():
-    array = np.arange(6)[:, None].repeat(2, axis=1)
-    permute_rows_in_place(array, np.array([1, 2, 3, 4, 5, 0]))
-    assert array[:, 0].tolist() == [1, 2, 3, 4, 5, 0]
-    permute_rows_in_place(array, np.arange(6))
-    assert array[:, 0].tolist() == [1, 2, 3, 4, 5, 0]
+from diffmodel.config import ConfigError
+from diffmodel.data import folders
+from diffmodel.data.sources import domain_splits
 
 
 @pytest.fixture
@@ -47,13 +31,42 @@ def test_folder_splits_are_disjoint_views_of_a_seeded_shuffle(places_folder):
     ids = {split: [(int(img[0, 0, 0]), int(img[0, 0, 1])) for img in images] for split, images in splits.items()}
     every = [i for split in ids.values() for i in split]
     assert len(set(every)) == 19, "an image is in two splits"
-    assert info["usable_images"] == 20 and not info["skipped"]
+    assert info["image_files"] == 20 and not info["skipped"]
     forest_in_train = sum(1 for _, green in ids["train"] if green == 200)
     assert info["train_class_counts"] == {"mountain": 14 - forest_in_train, "forest": forest_in_train}
     again, _ = domain_splits("landscapes", cfg, image_size=8, seed=5)
     assert all(np.array_equal(again[s], splits[s]) for s in SPLITS)
     other, _ = domain_splits("landscapes", cfg, image_size=8, seed=6)
     assert not np.array_equal(other["train"], splits["train"])
+
+
+def test_only_the_images_the_splits_need_are_decoded(places_folder, monkeypatch):
+    decoded = []
+    real_load_image = folders.load_image
+    monkeypatch.setattr(folders, "load_image", lambda path, size: decoded.append(path) or real_load_image(path, size))
+    cfg = DomainConfig(source="folder", root=str(places_folder), classes=("mountain", "forest"), train=3, val=1, test=1)
+    splits, _ = domain_splits("landscapes", cfg, image_size=8, seed=5)
+    assert len(decoded) == 5 and len(set(decoded)) == 5
+
+
+def test_a_larger_training_set_keeps_val_and_test(places_folder):
+    small = DomainConfig(source="folder", root=str(places_folder), classes=("mountain", "forest"), train=4, val=2, test=3)
+    large = DomainConfig(source="folder", root=str(places_folder), classes=("mountain", "forest"), train=15, val=2, test=3)
+    (first, _), (second, _) = (domain_splits("landscapes", cfg, image_size=8, seed=5) for cfg in (small, large))
+    assert np.array_equal(first["test"], second["test"]) and np.array_equal(first["val"], second["val"])
+    assert np.array_equal(first["train"], second["train"][:4])
+
+
+def test_unreadable_files_skipped_until_too_few_remain(places_folder):
+    for i in range(6):
+        (places_folder / "forest" / f"{i:02d}.png").write_bytes(b"not a png")  # 6 of forest's 8 now unreadable
+    cfg = DomainConfig(source="folder", root=str(places_folder), classes=("mountain", "forest"), train=10, val=2, test=2)
+    splits, info = domain_splits("landscapes", cfg, image_size=8, seed=5)
+    assert len(splits["train"]) == 10 and all(item["reason"] for item in info["skipped"])
+    more = DomainConfig(source="folder", root=str(places_folder), classes=("mountain", "forest"), train=12, val=2, test=2)
+    with pytest.raises(ConfigError, match=r"^data.landscapes: .* has 14 readable images \(6 of its 20 files could not be read\), "
+                                          r"but train\+val\+test = 16; lower data.landscapes.train$"):
+        domain_splits("landscapes", more, image_size=8, seed=5)
 
 
 def test_saved_arrays_load_back_and_the_hash_covers_names_shapes_and_bytes(tmp_path):

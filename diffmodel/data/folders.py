@@ -1,13 +1,16 @@
 """Real image folders: CelebA-HQ (one folder of images) and Places2 (one subfolder per class).
 
-Every image is decoded, turned to RGB, centre-cropped to a square and resized with an
-antialiasing filter straight into one preallocated uint8 array, so 30k images never live
-as PIL images at the same time. A file that cannot be decoded is skipped and reported
-(path and reason); only a folder with no usable image at all is an error.
+Files are listed first and decoded only as far as needed, in the order asked (prepare: a
+seeded shuffle, stopping at train+val+test images). Each is turned to RGB, centre-cropped
+to a square and resized with an antialiasing filter straight into one preallocated uint8
+array, so 30k images never live as PIL images at the same time. A file that cannot be
+decoded is skipped and reported (path and reason); a class of which no file could be
+read is an error.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -22,59 +25,85 @@ class FolderError(ValueError):
     """A one-line, user-facing problem with an image folder."""
 
 
-def load_folder(
-    root: str | Path,
-    image_size: int,
-    classes: Sequence[str] = (),
-    limit: int | None = None,
-    progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Images (N, image_size, image_size, 3) uint8, labels (N,) int64 and the skipped files.
+@dataclass
+class ImageFiles:
+    """The image files of a folder, or of its class subfolders, before any is decoded."""
 
-    Without `classes`, every image under `root` (recursively) is one class, label 0. With
-    `classes`, only the subfolders root/<class> are read and label k means classes[k].
-    `limit` caps the usable images taken from each class (from `root` without classes), in
-    sorted file order. Skipped files come back as {"path": ..., "reason": ...}.
-    """
-    if image_size < 1 or (limit is not None and limit < 1):
-        raise ValueError(f"need image_size >= 1 and limit >= 1, got image_size={image_size}, limit={limit}")
+    root: Path
+    folders: list[Path]  # one per class; just the root without classes
+    paths: list[Path]
+    labels: np.ndarray  # (len(paths),) index into folders
+
+
+def list_images(root: str | Path, classes: Sequence[str] = ()) -> ImageFiles:
+    """Every image file under `root` (recursively), sorted, label 0; or with `classes`, those
+    under each root/<class>, label k meaning classes[k]."""
     root = Path(root)
     if not root.is_dir():
         raise FolderError(f"{root}: image folder not found" if not root.exists() else f"{root}: not a folder")
-    groups = _class_folders(root, tuple(classes))
-    files = {folder: _image_files(folder) for folder in groups}
-    for folder, found in files.items():
+    folders = _class_folders(root, tuple(classes))
+    paths, labels = [], []
+    for label, folder in enumerate(folders):
+        found = _image_files(folder)
         if not found:
             raise FolderError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) found")
+        paths += found
+        labels += [label] * len(found)
+    return ImageFiles(root, folders, paths, np.array(labels, np.int64))
 
-    capacity = sum(len(found) if limit is None else min(limit, len(found)) for found in files.values())
-    images = np.empty((capacity, image_size, image_size, 3), np.uint8)
-    labels = np.empty(capacity, np.int64)
+
+def read_images(
+    files: ImageFiles,
+    image_size: int,
+    count: int | None = None,
+    order: Sequence[int] | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Decode files (in `order`, default: as listed) until `count` (default: all) are usable.
+
+    Returns images (n, image_size, image_size, 3) uint8 with n <= count - fewer only when
+    the files ran out -, their labels, and the files skipped as unreadable, as
+    {"path": ..., "reason": ...}. A class whose every file tried was unreadable is an error.
+    """
+    order = np.arange(len(files.paths)) if order is None else np.asarray(order)
+    count = len(order) if count is None else count
+    if image_size < 1:
+        raise ValueError(f"need image_size >= 1, got {image_size}")
+    images = np.empty((count, image_size, image_size, 3), np.uint8)
+    labels = np.empty(count, np.int64)
     skipped: list[dict] = []
+    tried, failed = np.zeros(len(files.folders), int), np.zeros(len(files.folders), int)
+    first_failure: dict[int, dict] = {}
     kept = 0
-    total = sum(len(found) for found in files.values())
-    with tqdm(total=total, desc=f"reading {root}", unit="img", disable=not progress, leave=False) as bar:
-        for label, folder in enumerate(groups):
-            kept_here, skipped_before = 0, len(skipped)
-            for path in files[folder]:
-                if limit is not None and kept_here >= limit:
-                    break
-                bar.update(1)
-                try:
-                    images[kept] = load_image(path, image_size)
-                except Exception as err:  # Pillow's decoders raise many types on damaged files
-                    skipped.append({"path": str(path), "reason": one_line(err)})
-                    continue
-                labels[kept] = label
-                kept += 1
-                kept_here += 1
-            if kept_here == 0:
-                first = skipped[skipped_before]
-                raise FolderError(
-                    f"{folder}: none of its {len(files[folder])} image files could be read "
-                    f"(first: {Path(first['path']).name}: {first['reason']})"
-                )
+    with tqdm(total=count, desc=f"reading {files.root}", unit="img", disable=not progress, leave=False) as bar:
+        for index in order:
+            if kept == count:
+                break
+            path, label = files.paths[index], int(files.labels[index])
+            tried[label] += 1
+            try:
+                images[kept] = load_image(path, image_size)
+            except Exception as err:  # Pillow's decoders raise many types on damaged files
+                skipped.append({"path": str(path), "reason": one_line(err)})
+                failed[label] += 1
+                first_failure.setdefault(label, skipped[-1])
+                continue
+            labels[kept] = label
+            kept += 1
+            bar.update(1)
+    for label, folder in enumerate(files.folders):
+        if tried[label] and failed[label] == tried[label]:
+            first = first_failure[label]
+            raise FolderError(f"{folder}: none of the {tried[label]} image files tried could be read "
+                              f"(first: {Path(first['path']).name}: {first['reason']})")
     return images[:kept], labels[:kept], skipped
+
+
+def load_folder(
+    root: str | Path, image_size: int, classes: Sequence[str] = (), progress: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Every readable image under `root` (see list_images), its label, and the skipped files."""
+    return read_images(list_images(root, classes), image_size, progress=progress)
 
 
 def load_image(path: Path, size: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import ConfigError, DomainConfig
 from . import synthetic
-from .folders import load_folder
+from .folders import list_images, read_images
 
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 DOMAIN_SEEDS = {"faces": 0, "landscapes": 1}
@@ -25,39 +25,25 @@ def domain_splits(name: str, cfg: DomainConfig, image_size: int, seed: int, prog
                   for split, count in counts.items()}
         return splits, {"source": "synthetic", "classes": list(cfg.classes), "skipped": []}
 
-    images, labels, skipped = load_folder(cfg.root, image_size, classes=cfg.classes, progress=progress)
+    files = list_images(cfg.root, cfg.classes)
     needed = sum(counts.values())
+    if len(files.paths) < needed:
+        raise ConfigError(f"data.{name}: {cfg.root} has {len(files.paths)} image files, but train+val+test = {needed}; "
+                          f"lower data.{name}.train")
+    # a seeded shuffle of the file list, read until `needed` images decode: test, then val, then
+    # train, so a larger training set never changes what is evaluated, and files past what is
+    # needed are never decoded
+    order = np.random.default_rng(seed).permutation(len(files.paths))
+    images, labels, skipped = read_images(files, image_size, count=needed, order=order, progress=progress)
     if len(images) < needed:
-        raise ConfigError(
-            f"data.{name}: {cfg.root} has {len(images)} usable images, but train+val+test = {needed}; "
-            f"lower data.{name}.train"
-        )
-    order = np.random.default_rng(seed).permutation(len(images))
-    permute_rows_in_place(images, order)
-    labels = labels[order]
+        raise ConfigError(f"data.{name}: {cfg.root} has {len(images)} readable images ({len(skipped)} of its "
+                          f"{len(files.paths)} files could not be read), but train+val+test = {needed}; lower data.{name}.train")
     test, val = cfg.test, cfg.test + cfg.val
-    splits = {"train": images[val:needed], "val": images[test:val], "test": images[:test]}  # views: no copies
-    class_counts = {c: int((labels[val:needed] == k).sum()) for k, c in enumerate(cfg.classes)}
+    splits = {"train": images[val:], "val": images[test:val], "test": images[:test]}  # views: no copies
+    class_counts = {c: int((labels[val:] == k).sum()) for k, c in enumerate(cfg.classes)}
     info = {"source": "folder", "root": str(cfg.root), "classes": list(cfg.classes), "train_class_counts": class_counts,
-            "usable_images": int(len(images)), "skipped": skipped}
+            "image_files": len(files.paths), "skipped": skipped}
     return splits, info
-
-
-def permute_rows_in_place(array: np.ndarray, order: np.ndarray) -> None:
-    """array[:] = array[order] with one row of extra memory (fancy indexing would copy the
-    whole array: 6 GB more for CelebA-HQ at 256px). Follows each cycle of the permutation."""
-    placed = np.zeros(len(order), bool)
-    for start in range(len(order)):
-        if placed[start]:
-            continue
-        saved = array[start].copy()
-        i = start
-        while order[i] != start:
-            array[i] = array[order[i]]
-            placed[i] = True
-            i = order[i]
-        array[i] = saved
-        placed[i] = True
 
 
 def _render(name: str, cfg: DomainConfig, count: int, size: int, seed: int) -> np.ndarray:
