@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffmodel.data.folders import FolderError, load_folder, load_image
+from diffmodel.data.folders import FolderError, list_images, load_folder, load_image, read_images
 
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (40, 50, 210)
 
@@ -184,3 +184,19 @@ def test_class_folder_without_images_is_named(places_folder):
     (places_folder / "lake").mkdir()
     message = folder_error(places_folder, 8, classes=("mountain", "lake"))
     assert str(places_folder / "lake") in message
+
+
+def test_a_class_is_broken_only_when_every_file_tried_fails(tmp_path):
+    root = tmp_path / "places2"
+    for k in range(12):
+        (root / "forest").mkdir(parents=True, exist_ok=True)
+        (root / "forest" / f"bad{k:02d}.png").write_text("not a png")
+        solid(root / "mountain" / f"m{k:02d}.png", (12, 12), BLUE)
+    files = list_images(root, classes=("mountain", "forest"))
+    forest_first = [i for i, label in enumerate(files.labels) if label == 1] + [i for i, label in enumerate(files.labels) if label == 0]
+    # one unreadable forest file, then enough mountains: skipped, not an error
+    images, labels, skipped = read_images(files, 8, count=3, order=[forest_first[0], *forest_first[12:]])
+    assert len(images) == 3 and len(skipped) == 1
+    # ten unreadable forest files in a row: the folder is broken
+    with pytest.raises(FolderError, match="forest: none of the 10 image files tried could be read"):
+        read_images(files, 8, count=3, order=forest_first[:10] + forest_first[12:])

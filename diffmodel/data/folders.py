@@ -63,7 +63,8 @@ def read_images(
 
     Returns images (n, image_size, image_size, 3) uint8 with n <= count - fewer only when
     the files ran out -, their labels, and the files skipped as unreadable, as
-    {"path": ..., "reason": ...}. A class whose every file tried was unreadable is an error.
+    {"path": ..., "reason": ...}. A class whose every file tried was unreadable (all of them,
+    or at least 10) is an error.
     """
     order = np.arange(len(files.paths)) if order is None else np.asarray(order)
     count = len(order) if count is None else count
@@ -91,8 +92,11 @@ def read_images(
             labels[kept] = label
             kept += 1
             bar.update(1)
+    in_class = np.bincount(files.labels, minlength=len(files.folders))
     for label, folder in enumerate(files.folders):
-        if tried[label] and failed[label] == tried[label]:
+        # a few unreadable files are skipped; a class whose every file tried fails - all of
+        # them, or 10 at least - is a broken folder, not bad luck
+        if tried[label] >= min(10, in_class[label]) and failed[label] == tried[label] > 0:
             first = first_failure[label]
             raise FolderError(f"{folder}: none of the {tried[label]} image files tried could be read "
                               f"(first: {Path(first['path']).name}: {first['reason']})")
