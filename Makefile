@@ -5,8 +5,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-# Free disk the first install needs, in GB: that torch build is 5.5 GB once installed, and pip
-# unpacks it beside. Checked before anything is written; 0 skips the check (a CPU build needs ~1).
+# Free disk the first install needs, in GB, on the disk of $(VENV): that torch build is 5.5 GB once
+# installed (pip unpacks it in TMPDIR first). Checked before anything is written; 0 skips the check.
 INSTALL_NEEDS_GB ?= 7
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -16,7 +16,8 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@ls -d $(VENV)/lib/python*/site-packages/torch >/dev/null 2>&1 || $(PYTHON) -c 'import os, shutil, sys; free = shutil.disk_usage(os.path.dirname(os.path.abspath("$(VENV)"))).free / 2**30; \
+	@ls -d $(VENV)/lib/python*/site-packages/torch >/dev/null 2>&1 || $(PYTHON) -c 'import os, pathlib, shutil, sys; where = next(p for p in pathlib.Path("$(VENV)").absolute().parents if p.exists()); \
+	free = shutil.disk_usage(where).free / 2**30; \
 	sys.exit(None if free >= $(INSTALL_NEEDS_GB) else f"make install: {free:.1f} GB free on this disk, the install needs about $(INSTALL_NEEDS_GB) GB (torch into $(VENV)); free some space, or set TORCH_SPEC to a smaller build and INSTALL_NEEDS_GB=0")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)

@@ -523,9 +523,9 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 def _distributed_rank_world() -> tuple[int, int]:
     """Under torchrun (WORLD_SIZE > 1) join the process group; otherwise a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and torch.cuda.is_available():  # NCCL collectives run on the current device: one per rank
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
     if world > 1 and not dist.is_initialized():
-        if torch.cuda.is_available():  # NCCL collectives run on the current device: one per rank
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
 
