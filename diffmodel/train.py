@@ -479,19 +479,15 @@ def train_step(model, ema, optimizer, micro_batches, task, schedule: Schedule, c
     the device so the loop never waits for it."""
     model.train()
     loss_sum = None
-    micro_batches = iter(micro_batches)
-    y0 = next(micro_batches)
-    while y0 is not None:
-        following = next(micro_batches, None)
+    distributed = isinstance(model, torch.nn.parallel.DistributedDataParallel)
+    for k, y0 in enumerate(micro_batches):
         # under DDP, gradients are averaged over ranks once per step, at the last micro-batch
-        accumulating = following is not None and isinstance(model, torch.nn.parallel.DistributedDataParallel)
-        with model.no_sync() if accumulating else contextlib.nullcontext():
+        with model.no_sync() if distributed and k < cfg.accumulate - 1 else contextlib.nullcontext():
             condition, mask = task.degrade(y0, generator)
             with torch.autocast(y0.device.type, dtype=torch.bfloat16, enabled=y0.device.type == "cuda"):
                 loss = training_loss(model, schedule, y0, condition, mask, generator)
             (loss / cfg.accumulate).backward()
         loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-        y0 = following
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
     if cfg.grad_clip > 0:
