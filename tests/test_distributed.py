@@ -76,3 +76,17 @@ def test_torchrun_trains_pauses_and_resumes_with_uneven_subsets(tmp_path):
     assert [h["images"] for h in meta["history"]] == [16, 8]
     assert [(s["start_epoch"], s["end_epoch"]) for s in meta["sessions"]] == [(0, 1), (1, 2)]
     assert (tmp_path / "reports/loss/base.csv").read_text().count("\n") == 3
+
+
+def test_torchrun_accumulates_gradients_over_micro_batches(tmp_path):
+    params = json.loads(json.dumps(MICRO_PARAMS))
+    params["train"].update(epochs=1, subset_epochs=1, batch_size=2, accumulate=2, session_epochs=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIFFMODEL_QUIET": "1"}
+    subprocess.run([sys.executable, "-m", "stages.prepare"], cwd=tmp_path, env=env, check=True, capture_output=True)
+
+    result = torchrun(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # 16 images of subset 0 over 2 ranks: 8 each, micro-batches of 2, 2 per step -> 2 steps
+    assert "base: complete after 1 epochs, 2 steps" in result.stdout
+    assert json.loads((tmp_path / "models/base/meta.json").read_text())["history"][0]["images"] == 16
