@@ -23,12 +23,14 @@ from typing import Any
 
 import torch
 
+from .errors import UserError
+
 META = "meta.json"
 WEIGHTS = "model.pt"
 KEEP_STATES = 2
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A one-line, user-facing problem with a checkpoint directory."""
 
 

@@ -15,16 +15,11 @@ from pathlib import Path
 
 import typer
 
-from diffmodel.checkpoint import CheckpointError
-from diffmodel.config import ConfigError
-from diffmodel.data.folders import FolderError
-from diffmodel.data.prepared import PreparedDataError
+from diffmodel.errors import UserError
 
 EXIT_BAD_INPUT = 2
 EXIT_PAUSED = 75  # sysexits' EX_TEMPFAIL: "try again later"
 EXIT_INTERRUPTED = 130
-
-USER_ERRORS = (ConfigError, CheckpointError, PreparedDataError, FolderError)
 
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="The params file to read.", dir_okay=False)
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", envvar="DIFFMODEL_QUIET", help="No progress bars (for CI logs).")
@@ -42,7 +37,7 @@ def user_errors_are_one_line(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except USER_ERRORS as err:
+        except UserError as err:
             fail(str(err))
 
     return wrapper

@@ -18,10 +18,12 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from ..errors import UserError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
-class FolderError(ValueError):
+class FolderError(UserError):
     """A one-line, user-facing problem with an image folder."""
 
 

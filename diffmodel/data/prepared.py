@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from ..checkpoint import atomic_write, write_json
+from ..errors import UserError
 from .subsets import subset_ranges
 
 SPLITS = ("train", "val", "test")
 
 
-class PreparedDataError(ValueError):
+class PreparedDataError(UserError):
     """A one-line problem with a prepared-data directory."""
 
 
