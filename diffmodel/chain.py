@@ -5,7 +5,8 @@ The chain (the paper's method):
 
     base ──task transfer──> colorize_faces ──domain transfer──> colorize_landscapes
 
-and the baselines that measure what the chain saves (the paper only assumed them):
+and the baselines that measure what the chain saves (the paper only assumed them), each
+trained until it reaches its chain counterpart's quality (validation loss), or a cap:
 
     baseline_batch        the base trained with batch learning (all data every epoch)
     scratch_colorization  face colorization from random initialisation
@@ -15,6 +16,7 @@ and the baselines that measure what the chain saves (the paper only assumed them
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,18 +25,31 @@ from .config import Params, TrainConfig
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str  # models/<name>/
-    stage: str  # the dvc.yaml stage that trains it
+    name: str  # models/<name>/, trained by the dvc.yaml stage train@<name>
     task: str
     domain: str
     parent: str | None  # name of the model whose EMA weights initialise this one; None = scratch
     schedule_section: str  # "train" or "adapt" in params.yaml
     batch_learning: bool = False  # overrides subset_epochs: every image every epoch
-    role: str = "chain"  # "chain" or "baseline"
+    counterpart: str | None = None  # a baseline: the chain model whose validation loss it must reach
+
+    @property
+    def role(self) -> str:
+        return "baseline" if self.counterpart else "chain"
 
     def schedule(self, params: Params) -> TrainConfig:
+        """The training schedule; a baseline's epochs are its cap: baselines.cap_factor times its counterpart's."""
         schedule = getattr(params, self.schedule_section)
-        return dataclasses.replace(schedule, subset_epochs=0) if self.batch_learning else schedule
+        if self.batch_learning:
+            schedule = dataclasses.replace(schedule, subset_epochs=0)
+        if self.counterpart:
+            cap = math.ceil(params.baselines.cap_factor * MODELS[self.counterpart].schedule(params).epochs)
+            schedule = dataclasses.replace(schedule, epochs=cap)
+        return schedule
+
+    @property
+    def stage(self) -> str:
+        return f"train@{self.name}"
 
     def directory(self, models_dir: Path = Path("models")) -> Path:
         return Path(models_dir) / self.name
@@ -47,12 +62,12 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("base", "train_base", "inpainting", "faces", None, "train"),
-        ModelSpec("colorize_faces", "adapt_colorization", "colorization", "faces", "base", "adapt"),
-        ModelSpec("colorize_landscapes", "adapt_landscapes", "colorization", "landscapes", "colorize_faces", "adapt"),
-        ModelSpec("baseline_batch", "baseline_batch", "inpainting", "faces", None, "train", batch_learning=True, role="baseline"),
-        ModelSpec("scratch_colorization", "scratch_colorization", "colorization", "faces", None, "adapt", role="baseline"),
-        ModelSpec("scratch_landscapes", "scratch_landscapes", "colorization", "landscapes", None, "adapt", role="baseline"),
+        ModelSpec("base", "inpainting", "faces", None, "train"),
+        ModelSpec("colorize_faces", "colorization", "faces", "base", "adapt"),
+        ModelSpec("colorize_landscapes", "colorization", "landscapes", "colorize_faces", "adapt"),
+        ModelSpec("baseline_batch", "inpainting", "faces", None, "train", batch_learning=True, counterpart="base"),
+        ModelSpec("scratch_colorization", "colorization", "faces", None, "adapt", counterpart="colorize_faces"),
+        ModelSpec("scratch_landscapes", "colorization", "landscapes", None, "adapt", counterpart="colorize_landscapes"),
     )
 }
 

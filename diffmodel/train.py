@@ -3,9 +3,9 @@
 Training runs in sessions of `session_epochs` epochs (the paper's time-limited Colab
 sessions). State is saved at the end of every session and every `checkpoint_every_epochs`
 epochs or `checkpoint_every_minutes` minutes, and on SIGINT/SIGTERM at the next step.
-Running the same job again continues from the newest good state whose fingerprint (the
-params that shape the result, the parent's weights, the data) matches; anything else is
-set aside and training starts fresh. On CPU a resumed run is bitwise identical to an
+Running the same job again continues from the newest good state whose fingerprint (params,
+parent weights, data and training code: resume.py) matches; anything else is set aside and
+training starts fresh. On CPU a resumed run is bitwise identical to an
 uninterrupted one: data order depends only on (seed, epoch) and every RNG is restored.
 """
 
@@ -16,7 +16,6 @@ import copy
 import json
 import os
 import random
-import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -34,17 +33,10 @@ from .config import DiffusionConfig, ModelConfig, TrainConfig, as_plain_dict
 from .data.prepared import PreparedDomain, load_domain, to_tensor
 from .data.subsets import epoch_indices, rank_share, subset_for_epoch
 from .diffusion import Schedule, training_loss
+from .resume import PROGRESS, ResumePolicy, fingerprint_parts
 from .tasks import make_task
 from .unet import UNet
 
-# Knobs that do not change what the model learns: when and how often state is saved, and
-# `epochs`, because nothing in the loop looks at the total (constant learning rate after
-# warm-up; subset rotation and EMA warm-up go by epoch and step). A finished run continued
-# to more epochs is bitwise what a longer run from scratch gives, so `-S adapt.epochs=25`
-# trains only the extra epochs.
-NOT_FINGERPRINTED = {"epochs", "session_epochs", "checkpoint_every_epochs", "checkpoint_every_minutes", "num_workers"}
-# meta.json keys that move with training; each state file carries them as of its own save.
-PROGRESS = ("epoch", "step", "batch_in_epoch", "history", "sessions", "unfinished_session", "resumes", "partial_epoch")
 VAL_SEED = 20240722
 
 
@@ -66,6 +58,9 @@ class TrainJob:
     schedule: TrainConfig
     init: Path | None = None  # parent checkpoint directory; None trains from scratch
     stage: str | None = None  # the pipeline stage that runs this job, for "how to continue" messages
+    # stop as soon as the validation loss is at most this (a baseline matching its counterpart's
+    # quality); schedule.epochs is then a cap. Like epochs, not part of the fingerprint.
+    target_val_loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,21 +163,17 @@ class Trainer:
         if job.init is not None:
             self.parent_weights, self.parent_meta = checkpoint.load_weights(job.init)
             checkpoint.check_architecture(self.arch, self.parent_meta["architecture"], job.init)
-        self.fingerprint = checkpoint.fingerprint(self.fingerprint_parts())
+        self.parts = self.fingerprint_parts()
+        self.fingerprint = checkpoint.fingerprint(self.parts)
+        self.resume = ResumePolicy(job.name, job.out_dir, self.cfg, self.fingerprint, self.parts, self._fresh_meta, self.log,
+                                   job.target_val_loss)
         self._stop: _StopRequest | None = None  # while run() handles SIGINT/SIGTERM
 
     def fingerprint_parts(self) -> dict:
-        schedule = {k: v for k, v in as_plain_dict(self.cfg).items() if k not in NOT_FINGERPRINTED}
-        return {
-            "task": self.job.task,
-            "domain": self.job.domain,
-            "architecture": self.arch,
-            "diffusion": as_plain_dict(self.job.diffusion),
-            "schedule": schedule,
-            "parent": self.parent_meta["weights_sha256"] if self.parent_meta else None,
-            "data": self.data.content_hash,
-            "world_size": self.world,
-        }
+        job = {"task": self.job.task, "domain": self.job.domain, "architecture": self.arch,
+               "diffusion": as_plain_dict(self.job.diffusion)}
+        parent = self.parent_meta["weights_sha256"] if self.parent_meta else None
+        return fingerprint_parts(job, self.cfg, self.data.content_hash, self.data.subsets, parent, self.world)
 
     # ---- state -------------------------------------------------------------------------
 
@@ -195,7 +186,7 @@ class Trainer:
             "diffusion": as_plain_dict(self.job.diffusion),
             "schedule": as_plain_dict(self.cfg),
             "fingerprint": self.fingerprint,
-            "fingerprint_parts": self.fingerprint_parts(),
+            "fingerprint_parts": self.parts,
             "parent": {"path": str(self.job.init), "sha256": self.parent_meta["weights_sha256"], "name": self.parent_meta.get("name")} if self.parent_meta else None,
             "data": {"path": str(self.job.data_dir), "content_hash": self.data.content_hash},
             "epochs": self.cfg.epochs,
@@ -208,67 +199,14 @@ class Trainer:
             "states": [],
         }
 
-    def _set_aside(self, reason: str) -> None:
-        """Move an unusable checkpoint directory out of the way (kept for inspection, never loaded)."""
-        out = self.job.out_dir
-        aside = out.parent / ".stale" / out.name
-        if aside.exists():
-            shutil.rmtree(aside)
-        aside.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(out), str(aside))
-        self.log(f"{self.job.name}: existing state in {out} not used ({reason}); moved to {aside}, starting fresh")
-
-    def _find_resume(self) -> tuple[dict, dict | None]:
-        out = self.job.out_dir
-        meta = checkpoint.read_meta(out)
-        if meta is None:
-            if out.exists() and any(out.iterdir()):
-                self._set_aside("no readable meta.json")
-            return self._fresh_meta(), None
-        if meta.get("fingerprint") != self.fingerprint:
-            changed = _changed_parts(meta.get("fingerprint_parts", {}), self.fingerprint_parts())
-            self._set_aside(f"it was trained with different {changed}")
-            return self._fresh_meta(), None
-        wanted = self.cfg.epochs
-        if self._finished(meta):  # the weights are all a finished run needs
-            return meta, None
-        if _epochs_begun(meta) > wanted:
-            self._set_aside(f"it was trained for more than the {wanted} epochs now asked")
-            return self._fresh_meta(), None
-        state = checkpoint.load_state(out, meta, self.log)
-        if state is None:
-            self._set_aside("no intact resume state")
-            return self._fresh_meta(), None
-        if meta.get("complete"):
-            self.log(f"{self.job.name}: continuing the finished {meta['epoch']}-epoch run to {wanted} epochs")
-        return self._continued(meta, state), state
-
-    def _finished(self, meta: dict) -> bool:
-        return bool(meta.get("complete")) and meta["epoch"] == self.cfg.epochs
-
-    def _continued(self, meta: dict, state: dict) -> dict:
-        """meta.json for training on from `state`, up to the epochs asked now."""
-        meta = _rewound(meta, state)
-        unfinished = meta.pop("unfinished_session", None)
-        if unfinished:  # the run that saved `state` died before it could end its session
-            meta["sessions"] = [*meta["sessions"], {**unfinished, "ended": "abruptly (counted to its last save)"}]
-        return {**meta, "complete": False, "epochs": self.cfg.epochs, "schedule": as_plain_dict(self.cfg)}
-
     def _resume_point(self) -> tuple[dict, dict | None]:
         """Rank 0 decides (and may set stale state aside); the other ranks then read what it kept."""
         if self.world == 1:
-            return self._find_resume()
+            return self.resume.find()
         if self.rank == 0:
-            found = self._find_resume()
+            found = self.resume.find()
         dist.barrier()
-        if self.rank != 0:
-            meta = checkpoint.read_meta(self.job.out_dir)
-            if meta and self._finished(meta):
-                found = (meta, None)
-            else:
-                state = checkpoint.load_state(self.job.out_dir, meta) if meta else None
-                found = (self._continued(meta, state), state) if state is not None else (self._fresh_meta(), None)
-        return found
+        return found if self.rank == 0 else self.resume.read_kept()
 
     def _save(self, meta: dict, model, ema, optimizer, generator, epoch: int, batch_in_epoch: int, step: int) -> dict:
         if self.rank != 0:
@@ -342,7 +280,8 @@ class Trainer:
 
         with _StopRequest() as stop:
             self._stop = stop
-            while epoch < cfg.epochs:
+            reached = False
+            while epoch < cfg.epochs and not reached:
                 epoch_clock = time.monotonic()
                 indices = rank_share(epoch_indices(self.data.subsets, epoch, cfg.subset_epochs, cfg.seed), self.rank, self.world)
                 steps_per_epoch = len(indices) // (cfg.batch_size * cfg.accumulate)
@@ -404,16 +343,18 @@ class Trainer:
                 self.log(f"{job.name}: epoch {epoch + 1}/{cfg.epochs} subset {'all' if subset is None else subset} "
                          f"loss {train_loss:.4f} val {val_loss:.4f} ({epoch_seconds:.1f}s)")
                 epoch, batch_in_epoch = epoch + 1, 0
+                reached = job.target_val_loss is not None and val_loss <= job.target_val_loss
+                last = epoch == cfg.epochs or reached
 
-                session_done = (epoch - session_start["start_epoch"] >= cfg.session_epochs) or epoch == cfg.epochs
+                session_done = (epoch - session_start["start_epoch"] >= cfg.session_epochs) or last
                 due = epoch % cfg.checkpoint_every_epochs == 0 or time.monotonic() - last_save > 60 * cfg.checkpoint_every_minutes
                 reason = self._should_stop(stop, started)
                 if session_done:
                     sessions_this_run += 1
                     meta = self._end_session(meta, session_start, session_clock, epoch, step)
-                    if epoch == cfg.epochs:
+                    if last:
                         meta["complete"] = True
-                    if self.limits.max_sessions and sessions_this_run >= self.limits.max_sessions and epoch < cfg.epochs:
+                    if self.limits.max_sessions and sessions_this_run >= self.limits.max_sessions and not last:
                         reason = reason or f"--max-sessions {self.limits.max_sessions} reached"
                     session_start = {"session": len(meta["sessions"]) + 1, "start_epoch": epoch, "start_step": step, "resumed": False}
                     session_clock = time.monotonic()
@@ -423,11 +364,12 @@ class Trainer:
                     meta = self._mark_open_session(meta, session_start, session_clock, epoch, step)
                     meta = self._save(meta, model, ema, optimizer, generator, epoch, 0, step)
                     last_save = time.monotonic()
-                if reason and epoch < cfg.epochs:
+                if reason and not last:
                     return self._stopped(reason, epoch, 0, None)
         if not meta.get("complete"):  # resumed exactly where it ends now: a longer run paused there
             meta = self._save({**meta, "complete": True}, model, ema, optimizer, generator, epoch, 0, step)
-        self.log(f"{job.name}: complete after {cfg.epochs} epochs, {step} steps")
+        target = f" (validation loss reached the target {job.target_val_loss:.6f})" if epoch < cfg.epochs else ""
+        self.log(f"{job.name}: complete after {epoch} epochs, {step} steps{target}")
         return outcome
 
     def _should_stop(self, stop: _StopRequest, started: float) -> str | None:
@@ -541,28 +483,6 @@ def _seed_rank(seed: int, rank: int, step: int, generator: torch.Generator) -> N
     generator.manual_seed(rank_seed + 1)
     random.seed(rank_seed)
     np.random.seed(rank_seed)
-
-
-def _rewound(meta: dict, state: dict) -> dict:
-    """meta.json as it was when `state` was saved: after falling back to an older state (the newest
-    was damaged), history and sessions must not keep the epochs that are about to be trained again."""
-    if "progress" in state:
-        meta = {**{k: v for k, v in meta.items() if k not in PROGRESS}, **json.loads(state["progress"])}
-    kept = [s for s in meta.get("states", []) if s["step"] <= state["step"]]  # drop the rejected newer ones
-    return {**meta, "states": kept}
-
-
-def _epochs_begun(meta: dict) -> int:
-    """Finished epochs, plus the one in progress when the state is from the middle of it."""
-    return meta["epoch"] + (1 if meta.get("batch_in_epoch") else 0)
-
-
-def _changed_parts(old: dict, new: dict) -> str:
-    changed = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
-    if "schedule" in changed and isinstance(old.get("schedule"), dict):
-        keys = [k for k in new["schedule"] if old["schedule"].get(k) != new["schedule"][k]]
-        changed = [f"schedule ({', '.join(keys)})" if c == "schedule" else c for c in changed]
-    return ", ".join(changed) or "settings"
 
 
 __all__ = ["Trainer", "TrainJob", "Limits", "Outcome", "build_model", "architecture", "train_step"]

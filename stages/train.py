@@ -1,5 +1,5 @@
-"""Stages `train_base`, `adapt_colorization`, `adapt_landscapes` and the training baselines:
-one command, `python -m stages.train MODEL`, because they are one training loop."""
+"""Stages `train@MODEL` (the chain's models and the baselines): one command,
+`python -m stages.train MODEL`, because they are one training loop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from diffmodel.chain import MODELS, model_spec
-from diffmodel.checkpoint import read_meta
+from diffmodel.checkpoint import CheckpointError, read_meta
 from diffmodel.config import load_params
 from diffmodel.train import Limits, Outcome, Trainer, TrainJob
 from stages.common import (
@@ -39,10 +39,13 @@ def train(
     colorize_faces: face colorization from models/base (params `adapt`).
     colorize_landscapes: landscape colorization from models/colorize_faces (params `adapt`).
     baseline_batch, scratch_colorization, scratch_landscapes: the baselines the chain is
-    compared with (batch learning; colorization from random initialisation).
+    compared with (batch learning; colorization from random initialisation). Each trains until
+    its validation loss reaches the final one of its chain counterpart (base, colorize_faces,
+    colorize_landscapes) - equal quality - or for at most baselines.cap_factor times its
+    counterpart's epochs.
 
-    Reads params: model, diffusion, and train or adapt. Reads data/prepared/<domain>/ and
-    the parent's checkpoint directory. Writes models/MODEL/ (weights, resume state,
+    Reads params: model, diffusion, train or adapt (and baselines). Reads data/prepared/<domain>/
+    and the parent's (a baseline: its counterpart's) checkpoint directory. Writes models/MODEL/ (weights, resume state,
     meta.json) and reports/loss/MODEL.csv (per-epoch loss and time, for `dvc plots`).
 
     Exit status 0 when training is complete, 75 when --max-sessions or --time-limit paused
@@ -64,6 +67,7 @@ def train(
         diffusion=params.diffusion,
         schedule=spec.schedule(params),
         init=MODELS[spec.parent].directory() if spec.parent else None,
+        target_val_loss=counterpart_val_loss(spec.counterpart) if spec.counterpart else None,
     )
     trainer = Trainer(job, Limits(max_sessions, time_limit, quiet))
     try:
@@ -80,13 +84,27 @@ def train(
         write_loss_csv(Path("reports/loss") / f"{spec.name}.csv", read_meta(job.out_dir)["history"])
 
 
+def counterpart_val_loss(counterpart: str) -> float:
+    """The final validation loss of a finished chain model: the quality its baseline must reach."""
+    spec = MODELS[counterpart]
+    meta = read_meta(spec.directory())
+    if not meta or not meta.get("complete") or not meta.get("history"):
+        raise CheckpointError(f"{spec.directory()}: not trained yet, and its baseline trains until it matches its "
+                              f"validation loss; run `dvc repro {spec.stage}` first")
+    return meta["history"][-1]["val_loss"]
+
+
 def write_loss_csv(path: Path, history: list[dict]) -> None:
+    """Per-epoch losses and time; train_seconds (cumulative) is the x axis of the time-to-quality plots."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["epoch", "train_loss", "val_loss", "seconds"]
+    columns = ["epoch", "train_loss", "val_loss", "seconds", "train_seconds"]
+    elapsed = 0.0
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(history)
+        for row in history:
+            elapsed += row["seconds"]
+            writer.writerow({**row, "train_seconds": round(elapsed, 3)})
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def test_time_limit_sigterm_and_sigint_mid_epoch_save_state_and_resume_bitwise(w
     # a time limit of 0 minutes pauses after the first step: exit 75, mid-epoch
     paused = train(workdir, expect=EXIT_PAUSED, DIFFMODEL_TIME_LIMIT="0")
     [message] = lines_with(paused.stdout, "paused")
-    assert "time limit" in message and "dvc repro train_base" in message
+    assert "time limit" in message and "dvc repro train@base" in message
     assert meta_of(workdir)["batch_in_epoch"] == 1
 
     # the signal arrives while the epoch-end state is being saved; the loop notices it after the
@@ -208,7 +208,7 @@ def test_time_limit_sigterm_and_sigint_mid_epoch_save_state_and_resume_bitwise(w
         assert stopped.returncode == EXIT_INTERRUPTED, stopped.stdout + stopped.stderr
         assert "Traceback" not in stopped.stderr
         [message] = lines_with(stopped.stdout, "paused")
-        assert signal.Signals(sig).name in message and "dvc repro train_base" in message
+        assert signal.Signals(sig).name in message and "dvc repro train@base" in message
         meta = meta_of(workdir)
         assert meta["batch_in_epoch"] > 0, "expected a stop in the middle of an epoch"
         assert meta["epoch"] == epoch and len(meta["history"]) == epoch
@@ -223,7 +223,7 @@ def test_time_limit_sigterm_and_sigint_mid_epoch_save_state_and_resume_bitwise(w
 def test_max_sessions_pauses_with_75_and_a_second_run_finishes(paused_template, paused, reference):
     output = paused_template[1]  # of the `--max-sessions 1` run, which exited 75
     [message] = lines_with(output, "paused")
-    assert "--max-sessions 1" in message and "dvc repro train_base" in message
+    assert "--max-sessions 1" in message and "dvc repro train@base" in message
     assert len(lines_with(output, f"/{EPOCHS} subset")) == PARAMS["train"]["session_epochs"]
     assert not meta_of(paused)["complete"]
 
@@ -238,10 +238,10 @@ def test_max_sessions_pauses_with_75_and_a_second_run_finishes(paused_template, 
 def test_changed_lr_sets_state_aside_but_changed_session_epochs_resumes(paused):
     workdir = paused
     params = yaml.safe_load((workdir / "params.yaml").read_text())
-    params["train"]["lr"] = 1e-3
+    params["train"]["lr"] = 0.0123  # none of the defaults
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     fresh = train(workdir, "--max-sessions", "1", expect=EXIT_PAUSED)
-    [aside] = lines_with(fresh.stdout, "not used")
+    [aside] = lines_with(fresh.stdout, "starting fresh")
     assert "lr" in aside and "starting fresh" in aside
     assert "resuming" not in fresh.stdout and "starting from scratch" in fresh.stdout
     assert meta_of(workdir)["resumes"] == 0
@@ -250,7 +250,7 @@ def test_changed_lr_sets_state_aside_but_changed_session_epochs_resumes(paused):
     params["train"]["session_epochs"] = 3  # when to pause is not what the model learns
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     resumed = train(workdir, "--max-sessions", "1", expect=EXIT_PAUSED)
-    assert "not used" not in resumed.stdout and "resuming" in resumed.stdout
+    assert "starting fresh" not in resumed.stdout and "resuming" in resumed.stdout
     meta = meta_of(workdir)
     assert meta["resumes"] == 1 and [h["epoch"] for h in meta["history"]] == [1, 2, 3, 4, 5]
 
@@ -294,7 +294,7 @@ def test_more_epochs_continue_a_finished_run_bitwise_and_fewer_start_fresh(workd
 
     with_epochs(workdir, EPOCHS - 1)  # weights cannot be untrained: start again
     fewer = train(workdir)
-    [aside] = lines_with(fewer.stdout, "not used")
+    [aside] = lines_with(fewer.stdout, "starting fresh")
     assert f"more than the {EPOCHS - 1} epochs" in aside and "starting fresh" in aside
     meta = meta_of(workdir)
     assert meta["complete"] and meta["epoch"] == EPOCHS - 1 and meta["resumes"] == 0

@@ -1,4 +1,4 @@
-"""Issue 4 under real DVC: a paused `train_base` is not recorded as done, and `dvc repro`
+"""Issue 4 under real DVC: a paused `train@base` is not recorded as done, and `dvc repro`
 then continues it (only the remaining epochs) instead of starting over."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def epoch_lines(output: str) -> list[int]:
 
 
 def status(project: MicroProject) -> dict:
-    return json.loads(project.run("dvc", "status", "train_base", "--json").stdout or "{}")
+    return json.loads(project.run("dvc", "status", "train@base", "--json").stdout or "{}")
 
 
 def test_paused_train_base_is_not_recorded_and_repro_continues_it(tmp_path):
@@ -27,20 +27,20 @@ def test_paused_train_base_is_not_recorded_and_repro_continues_it(tmp_path):
     params = copy.deepcopy(MICRO_PARAMS)
     params["train"].update(epochs=EPOCHS, session_epochs=SESSION_EPOCHS)
     project.write_params(params)
-    project.commit("train_base: 4 epochs in sessions of 2")
+    project.commit("train@base: 4 epochs in sessions of 2")
 
     project.env["DIFFMODEL_MAX_SESSIONS"] = "1"  # the paper's time-limited GPU session
-    paused = project.run("dvc", "repro", "train_base", check=False)
+    paused = project.run("dvc", "repro", "train@base", check=False)
     output = paused.stdout + paused.stderr
     assert paused.returncode != 0, output
     assert epoch_lines(output) == [1, 2]
-    assert "--max-sessions 1" in output and "dvc repro train_base" in output
+    assert "--max-sessions 1" in output and "dvc repro train@base" in output
     lock = yaml.safe_load((tmp_path / "dvc.lock").read_text()) if (tmp_path / "dvc.lock").exists() else {}
-    assert "train_base" not in lock.get("stages", {}), "DVC recorded a paused stage as done"
-    assert "train_base" in status(project)
+    assert "train@base" not in lock.get("stages", {}), "DVC recorded a paused stage as done"
+    assert "train@base" in status(project)
 
     del project.env["DIFFMODEL_MAX_SESSIONS"]
-    resumed = project.run("dvc", "repro", "train_base")
+    resumed = project.run("dvc", "repro", "train@base")
     assert "resuming" in resumed.stdout
     assert epoch_lines(resumed.stdout) == [3, 4]  # only the remaining epochs
     meta = json.loads((tmp_path / "models/base/meta.json").read_text())
@@ -49,5 +49,5 @@ def test_paused_train_base_is_not_recorded_and_repro_continues_it(tmp_path):
     assert "Running stage 'prepare'" not in resumed.stdout  # recorded by the first run
 
     lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())
-    assert "train_base" in lock["stages"]
-    assert status(project) == {}  # `dvc status train_base`: "Data and pipelines are up to date."
+    assert "train@base" in lock["stages"]
+    assert status(project) == {}  # `dvc status train@base`: "Data and pipelines are up to date."
