@@ -1,5 +1,8 @@
 """Typed configuration: every section of params.yaml as a dataclass, loaded and validated here.
 
+The defaults here are the built-in default run, exactly as params.yaml spells it out (a test
+checks they agree), so what tests and benchmarks build from Params() is what the pipeline runs.
+
 A mistake in params.yaml (unknown key, wrong type, impossible value) raises ConfigError with
 a one-line message that names the key, before any work starts.
 """
@@ -15,8 +18,10 @@ from typing import Any, Literal
 
 import yaml
 
+from .errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A one-line, user-facing problem with params.yaml."""
 
 
@@ -27,7 +32,7 @@ class DomainConfig:
     source: Literal["synthetic", "folder"] = "synthetic"
     root: str | None = None
     classes: tuple[str, ...] = ()
-    train: int = 2048
+    train: int = 1536
     val: int = 64
     test: int = 64
 
@@ -43,9 +48,9 @@ class DomainConfig:
 class DataConfig:
     image_size: int = 32
     seed: int = 0
-    num_subsets: int = 4  # Algorithm 2's N: the training set is split into N equal subsets
+    num_subsets: int = 2  # Algorithm 2's N: the training set is split into N equal subsets
     faces: DomainConfig = DomainConfig()
-    landscapes: DomainConfig = DomainConfig(classes=("mountain", "forest"))
+    landscapes: DomainConfig = DomainConfig(classes=("mountain", "forest"), train=2048)
 
     def validate(self, key: str) -> None:
         if self.image_size < 8:
@@ -69,11 +74,11 @@ class DataConfig:
 class ModelConfig:
     """U-Net shape. Everything here changes the weights' shapes; dropout lives in the schedule."""
 
-    channels: int = 32
+    channels: int = 16
     channel_mults: tuple[int, ...] = (1, 2, 2)
     blocks_per_level: int = 1
     attention_resolutions: tuple[int, ...] = (8,)
-    head_channels: int = 32
+    head_channels: int = 16
     groups: int = 8
 
     def validate(self, key: str) -> None:
@@ -105,7 +110,7 @@ class DiffusionConfig:
     beta_start: float = 1e-4
     beta_end: float = 0.02
     loss: Literal["l2", "l1"] = "l2"
-    prediction: Literal["eps", "v"] = "eps"  # what the network predicts; Palette: eps
+    prediction: Literal["eps", "v"] = "v"  # what the network predicts; Palette (and the paper's scale): eps
 
     def validate(self, key: str) -> None:
         if self.steps < 2:
@@ -121,12 +126,12 @@ class DiffusionConfig:
 class TrainConfig:
     """One training stage's schedule (the `train` section for the base, `adapt` for adaptations)."""
 
-    epochs: int = 12
+    epochs: int = 28
     subset_epochs: int = 3  # Algorithm 2's E; 0 = batch learning (all data every epoch)
-    batch_size: int = 32
+    batch_size: int = 16
     accumulate: int = 1
-    lr: float = 2e-4
-    warmup_steps: int = 100
+    lr: float = 1e-3
+    warmup_steps: int = 50
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     dropout: float = 0.1
@@ -156,6 +161,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class BaselinesConfig:
+    """How long the baselines train: until their validation loss reaches their chain
+    counterpart's final one (equal quality), or for at most `cap_factor` times the counterpart's
+    epochs - then the reports give "not reached", a lower bound, never a made-up ratio."""
+
+    cap_factor: float = 3.0
+
+    def validate(self, key: str) -> None:
+        if not self.cap_factor >= 1:
+            raise ConfigError(f"{key}.cap_factor: must be at least 1, got {self.cap_factor}")
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     sampler: Literal["ddim", "ddpm"] = "ddim"
     steps: int = 25  # DDIM steps (ignored by DDPM, which walks the whole schedule)
@@ -173,13 +191,31 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class SamplersConfig:
+    """The sampler comparison (stage `samplers`): DDIM with each number of steps, and DDPM over
+    every step of the schedule, on the first `count` test images of each model - seconds per
+    image against PSNR, SSIM and SWD, to choose evaluate.sampler and evaluate.steps."""
+
+    models: tuple[str, ...] = ("base", "colorize_faces")
+    ddim_steps: tuple[int, ...] = (10, 25, 50, 100)
+    ddpm: bool = True
+    count: int = 32
+
+    def validate(self, key: str) -> None:
+        if self.count < 2 or any(steps < 1 for steps in self.ddim_steps):
+            raise ConfigError(f"{key}: count must be at least 2 and every ddim_steps at least 1")
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
     train: TrainConfig = TrainConfig()
     adapt: TrainConfig = TrainConfig(epochs=6, warmup_steps=20)
+    baselines: BaselinesConfig = BaselinesConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    samplers: SamplersConfig = SamplersConfig()
 
     def validate(self) -> None:
         for section in dataclasses.fields(self):
@@ -285,6 +321,7 @@ def as_plain_dict(obj: Any) -> Any:
 
 
 __all__ = [
+    "BaselinesConfig",
     "ConfigError",
     "DataConfig",
     "DiffusionConfig",
@@ -292,6 +329,7 @@ __all__ = [
     "EvaluateConfig",
     "ModelConfig",
     "Params",
+    "SamplersConfig",
     "TrainConfig",
     "load_params",
     "as_plain_dict",

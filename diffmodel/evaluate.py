@@ -3,17 +3,22 @@
 Every model is scored beside two references that need no model, so a number can be read
 without a second table: the degraded input itself (noise-filled hole, grayscale), and for
 inpainting a fill with each image's mean known colour. FID is None with a reason when the
-Inception weights cannot be had; it is never replaced by another number.
+Inception weights cannot be had or the distance fails numerically; it is never replaced by
+another number. FID is computed on whatever number of test images is asked for: below a few
+thousand it is biased upwards and only comparable between models scored on the same count,
+which is why `images` stands beside it.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
 from . import metrics
+from .swd import swd
 from .config import EvaluateConfig
 from .data.prepared import PreparedDomain, to_tensor
 from .inference import LoadedModel, Restoration, restore
@@ -37,10 +42,12 @@ def evaluate_model(
 ) -> ModelEvaluation:
     count = min(cfg.count, len(data.test))
     outputs, targets, conditions, masks = [], [], [], []
-    first = None
+    first, sampling_seconds = None, 0.0
     for start in tqdm(range(0, count, cfg.batch_size), desc=desc, disable=not progress or None, leave=False, unit="batch"):
         clean = to_tensor(data.test[start : min(start + cfg.batch_size, count)])
+        started = time.perf_counter()
         result = restore(model, clean, cfg.seed + start, cfg.sampler, cfg.steps, cfg.eta, keep_frames if first is None else 0)
+        sampling_seconds += time.perf_counter() - started
         first = first or result
         outputs.append(result.output.cpu())
         targets.append(result.target.cpu())
@@ -50,18 +57,37 @@ def evaluate_model(
 
     generated_everywhere = bool((mask == 1).all())
     scores = metrics.image_metrics(output, target, None if generated_everywhere else mask)
+    scores["swd"] = round(swd(target, output), 2)
     scores["input_psnr"] = round(metrics.psnr(condition, target).mean().item(), 4)
+    scores["input_swd"] = round(swd(target, condition), 2)
     if not generated_everywhere:
         scores["input_psnr_masked"] = round(metrics.psnr(condition, target, mask).mean().item(), 4)
         scores["mean_fill_psnr_masked"] = round(metrics.psnr(mean_fill(target, mask), target, mask).mean().item(), 4)
+    fid, fid_reason = None, fid_unavailable_reason
     if inception is not None:
-        scores["fid"] = round(metrics.fid(target, output, inception), 4)
-    else:
-        scores["fid"] = None
-        scores["fid_unavailable"] = fid_unavailable_reason
+        fid, fid_reason = metrics.fid_or_reason(target, output, inception, device=next(inception.parameters()).device)
+    scores["fid"] = None if fid is None else round(fid, 4)
+    if fid is None:
+        scores["fid_unavailable"] = fid_reason
     scores["images"] = count
+    scores["sampling_seconds_per_image"] = round(sampling_seconds / count, 4)
     scores["sampler"] = f"{cfg.sampler}-{cfg.steps}" if cfg.sampler == "ddim" else "ddpm"
     return ModelEvaluation(scores, first)
+
+
+def headline(task: str, scores: dict, timings: dict) -> dict:
+    """The few numbers per model that `dvc metrics show` lays out as one row: quality (PSNR - in
+    the hole for inpainting -, SSIM, SWD, FID) and cost (epochs, training seconds, final
+    validation loss). Everything else stays in scores.json and timings.json."""
+    return {
+        "psnr": scores["psnr_masked" if task == "inpainting" else "psnr"],
+        "ssim": scores["ssim"],
+        "swd": scores["swd"],
+        "fid": scores["fid"],
+        "epochs": timings["epochs"],
+        "train_s": round(timings["total_seconds"], 1),
+        "val_loss": timings["final_val_loss"],
+    }
 
 
 def mean_fill(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -225,10 +225,25 @@ def fid(real_images: torch.Tensor, fake_images: torch.Tensor, model: torch.nn.Mo
     return frechet_distance(mu_real, sigma_real, mu_fake, sigma_fake)
 
 
+def fid_or_reason(real: torch.Tensor, fake: torch.Tensor, model: torch.nn.Module, batch_size: int = 50,
+                  device="cpu") -> tuple[float | None, str | None]:
+    """(FID, None), or (None, one-line reason) when it cannot be computed honestly: fewer than 2
+    images, or a matrix square root that fails numerically (few images give rank-deficient
+    covariances, and scipy's sqrtm may then return a large imaginary part)."""
+    try:
+        value = fid(real, fake, model, batch_size, device)
+    except (ValueError, np.linalg.LinAlgError) as err:
+        return None, f"the Frechet distance could not be computed on {len(real)} images ({_short(err)})"
+    if not np.isfinite(value):
+        return None, f"the Frechet distance is not finite on {len(real)} images"
+    return value, None
+
+
 def evaluate_fid(real: torch.Tensor, fake: torch.Tensor, weights: str | None, batch_size: int = 50, device="cpu") -> tuple[float | None, str | None]:
-    """(FID, None), or (None, reason) when no Inception weights can be had. Never a stand-in number."""
+    """(FID, None), or (None, reason) when no Inception weights can be had or the distance fails
+    numerically. Never a stand-in number."""
     try:
         model = load_inception(weights)
     except FIDUnavailable as err:
         return None, str(err)
-    return fid(real, fake, model, batch_size, device), None
+    return fid_or_reason(real, fake, model, batch_size, device)

@@ -11,7 +11,7 @@ import typer
 from diffmodel import report
 from diffmodel.chain import MODELS
 from diffmodel.checkpoint import atomic_write, write_json
-from diffmodel.compare import markdown_tables
+from diffmodel.compare import COMPARISONS, ancestors, markdown_tables, metric_row, sampler_table
 from stages.common import say, user_errors_are_one_line
 
 app = typer.Typer(add_completion=False)
@@ -29,23 +29,49 @@ def compare(
 ) -> None:
     """Build the comparison tables of the chain against its baselines.
 
-    Reads reports/metrics.json and reports/timings.json (chain), reports/baselines/metrics.json
-    and reports/baselines/timings.json (baselines) and reports/loss/MODEL.csv. Writes
-    reports/tables.md (one table per target, the paper's figures beside ours),
-    reports/summary.json (the ratios, a DVC metric) and reports/loss_curves.png.
+    Reads reports/scores.json and reports/timings.json (chain), reports/baselines/scores.json
+    and reports/baselines/timings.json (baselines), reports/samplers.json (if there) and
+    reports/loss/MODEL.csv. Writes
+    reports/tables.md (one table per target, the paper's figures beside ours, the training time
+    each baseline needed to reach its chain model's quality), reports/summary.json (every
+    ratio), reports/metrics/vs_*.json (the equal-quality time ratios, DVC metrics),
+    reports/loss_curves.png and reports/time_to_quality/KEY.png (validation loss against
+    training seconds, chain model and baseline).
     """
-    metrics, timings = {}, {}
+    scores, timings = {}, {}
     for directory in (reports, reports / "baselines"):
-        metrics.update(json.loads((directory / "metrics.json").read_text()))
+        scores.update(json.loads((directory / "scores.json").read_text()))
         timings.update(json.loads((directory / "timings.json").read_text()))
     histories = {name: read_history(reports / "loss" / f"{name}.csv") for name in MODELS if (reports / "loss" / f"{name}.csv").exists()}
 
-    text, summary = markdown_tables(metrics, timings, histories)
+    text, summary = markdown_tables(scores, timings, histories)
+    if (reports / "samplers.json").exists():
+        text += "\n" + sampler_table(json.loads((reports / "samplers.json").read_text()))
     atomic_write(reports / "tables.md", lambda f: f.write(text.encode()))
     write_json(reports / "summary.json", summary)
-    series = {name: [(row["epoch"], row["val_loss"]) for row in history] for name, history in histories.items()}
-    report.line_chart(series, reports / "loss_curves.png", "Validation loss of every training stage", "epoch", "validation loss (EMA weights)")
-    say(f"compare: wrote {reports / 'tables.md'}, {reports / 'summary.json'} and {reports / 'loss_curves.png'}")
+    for comparison in COMPARISONS:
+        write_json(reports / "metrics" / f"{comparison.row}.json", metric_row(summary[comparison.key]))
+        series = {name: curve(histories.get(name, [])) for name in (comparison.ours, comparison.baseline)}
+        parents = ancestors(comparison.ours)
+        if parents:  # the adapted model's curve, shifted by what its parents cost to train
+            offset = sum(timings[name]["total_seconds"] for name in parents)
+            series[f"{comparison.ours} incl. {' + '.join(parents)}"] = curve(histories.get(comparison.ours, []), offset)
+        report.line_chart(series, reports / "time_to_quality" / f"{comparison.key}.png", comparison.title,
+                          "training seconds", "validation loss (EMA weights)")
+    loss_curves = {name: [(row["epoch"], row["val_loss"]) for row in history] for name, history in histories.items()}
+    report.line_chart(loss_curves, reports / "loss_curves.png", "Validation loss of every training stage", "epoch",
+                      "validation loss (EMA weights)")
+    say(f"compare: wrote {reports / 'tables.md'}, {reports / 'summary.json'}, {reports / 'metrics'}/*.json, "
+        f"{reports / 'loss_curves.png'} and {reports / 'time_to_quality'}/")
+
+
+def curve(history: list[dict], offset: float = 0.0) -> list[tuple[float, float]]:
+    """(training seconds at the end of each epoch, validation loss), starting after `offset` seconds."""
+    elapsed, points = offset, []
+    for row in history:
+        elapsed += row["seconds"]
+        points.append((elapsed, row["val_loss"]))
+    return points
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stages `evaluate` (the chain) and `evaluate_baselines`: score models on their fixed test
+"""Stages `evaluate@chain` and `evaluate@baselines`: score models on their fixed test
 sets, collect their training times, and draw their sample grids."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from diffmodel.chain import CHAIN, MODELS
 from diffmodel.checkpoint import write_json
 from diffmodel.config import load_params
 from diffmodel.data.prepared import load_domain
-from diffmodel.evaluate import evaluate_model, training_timings
+from diffmodel.evaluate import evaluate_model, headline, training_timings
 from diffmodel.inference import load_model
 from stages.common import PARAMS_OPTION, QUIET_OPTION, fail, say, user_errors_are_one_line
 
@@ -27,15 +27,17 @@ app = typer.Typer(add_completion=False)
 def evaluate(
     models: List[str] = typer.Argument(None, help=f"Models to evaluate (default: the chain, {' '.join(CHAIN)})."),
     params_file: Path = PARAMS_OPTION,
-    out: Path = typer.Option(Path("reports"), help="Where metrics.json, timings.json and samples/ go."),
+    out: Path = typer.Option(Path("reports"), help="Where scores.json, timings.json and samples/ go."),
+    metrics_dir: Path = typer.Option(Path("reports/metrics"), help="Where each model's MODEL.json (its DVC metrics) goes."),
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Sample each model's fixed test set (fixed masks and seeds; sampler and steps from
-    params) and write OUT/metrics.json - per model PSNR, SSIM, MAE (inpainting also on the
-    masked region), colourfulness of output and ground truth, the same scores of the
-    degraded input, and FID (null, with the reason, when the Inception weights cannot be
-    had) - plus OUT/timings.json (epochs, seconds per epoch, total seconds, images seen,
-    sessions) and OUT/samples/MODEL.png (ground truth | condition | output).
+    params) and write OUT/scores.json - per model PSNR, SSIM, MAE (inpainting also on the
+    masked region), SWD (a distribution metric that needs no download), colourfulness of
+    output and ground truth, the same scores of the degraded input, and FID (null, with the
+    reason, when it cannot be computed) - OUT/timings.json (epochs, seconds per epoch, total
+    seconds, images seen, sessions), OUT/samples/MODEL.png (ground truth | condition | output),
+    and METRICS_DIR/MODEL.json: the few numbers `dvc metrics show` lays out as MODEL's row.
 
     Reads params: evaluate.*. Reads models/MODEL/ and data/prepared/<domain>/test.npy.
     """
@@ -62,6 +64,7 @@ def evaluate(
         result = evaluate_model(model, data, cfg, inception, fid_reason, frames, progress=not quiet, desc=f"evaluate {name}")
         scores[name] = result.metrics
         timings[name] = training_timings(model.meta)
+        write_json(metrics_dir / f"{name}.json", headline(spec.task, scores[name], timings[name]))
         batch = result.first_batch
         condition_title = "masked input" if spec.task == "inpainting" else "grayscale input"
         report.sample_grid({"ground truth": batch.target, condition_title: batch.condition, "output": batch.output},
@@ -69,12 +72,13 @@ def evaluate(
         if frames:
             labels = ["noise"] + [""] * (len(batch.frames) - 2) + ["output"]
             report.process_strip(batch.frames, out / "samples" / f"{name}_process.png", labels=labels)
-        shown = {k: result.metrics[k] for k in ("psnr", "psnr_masked", "input_psnr", "input_psnr_masked", "ssim", "fid") if k in result.metrics}
+        shown = {k: result.metrics[k] for k in ("psnr", "psnr_masked", "input_psnr", "input_psnr_masked", "ssim", "swd", "fid") if k in result.metrics}
         say(f"evaluate: {name}: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
 
-    write_json(out / "metrics.json", scores)
+    write_json(out / "scores.json", scores)
     write_json(out / "timings.json", timings)
-    say(f"evaluate: wrote {out / 'metrics.json'}, {out / 'timings.json'} and {out / 'samples'}/")
+    say(f"evaluate: wrote {out / 'scores.json'}, {out / 'timings.json'}, {out / 'samples'}/ and "
+        f"{', '.join(str(metrics_dir / f'{name}.json') for name in models)}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ MICRO_PARAMS = {
     "diffusion": {"steps": 50, "beta_start": 0.0001, "beta_end": 0.2, "loss": "l2"},
     "train": {"epochs": 2, "subset_epochs": 1, "batch_size": 8, "warmup_steps": 2, "session_epochs": 1},
     "adapt": {"epochs": 1, "subset_epochs": 1, "batch_size": 8, "warmup_steps": 2, "session_epochs": 1},
-    "evaluate": {"sampler": "ddim", "steps": 3, "count": 8, "batch_size": 8, "seed": 1},
+    "baselines": {"cap_factor": 3},
+    "evaluate": {"sampler": "ddim", "steps": 3, "eta": 0.0, "count": 8, "batch_size": 8, "seed": 1},
+    "samplers": {"ddim_steps": [2, 3], "count": 8},
 }
 
 

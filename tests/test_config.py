@@ -1,4 +1,5 @@
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,8 @@ def test_plain_dict_is_json_ready():
     plain = as_plain_dict(Params())
     assert plain["model"]["channel_mults"] == [1, 2, 2]
     assert plain["data"]["landscapes"]["classes"] == ["mountain", "forest"]
+
+
+def test_the_code_defaults_are_what_params_yaml_runs():
+    """One source of defaults: tests and benchmarks that build Params() exercise the pipeline's configuration."""
+    assert load_params(Path(__file__).resolve().parents[1] / "params.yaml") == Params()

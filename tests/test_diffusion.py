@@ -50,7 +50,7 @@ def test_gammas_are_the_cumulative_product_of_a_linear_beta_schedule():
 
 
 def test_sample_gamma_is_uniform_over_steps_and_within_each_step():
-    schedule = Schedule(DiffusionConfig(steps=5, beta_start=0.05, beta_end=0.3))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=5, beta_start=0.05, beta_end=0.3))
     gammas = schedule.gammas
     n = 50_000
     drawn = schedule.sample_gamma(n, torch.Generator().manual_seed(0), torch.device("cpu"))
@@ -73,7 +73,7 @@ def test_sample_gamma_is_uniform_over_steps_and_within_each_step():
 # ----------------------------------------------------------------------------- samplers
 
 def test_one_ddim_step_with_the_true_noise_recovers_y0():
-    schedule = Schedule(DiffusionConfig(steps=1000))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=1000))
     y0 = clean_images()
     g = schedule.gammas[-1].item()
     # The sampler starts from randn with this generator; that start is y_T = sqrt(g) y0 + sqrt(1 - g) eps
@@ -92,7 +92,7 @@ def test_one_ddim_step_with_the_true_noise_recovers_y0():
 def test_ddim_keeps_the_true_noise_consistent_over_many_steps():
     # eta = 0 moves y_t along sqrt(g) y0 + sqrt(1 - g) eps with the same eps, so a model that
     # always returns that eps lands on y0 however many steps are taken
-    schedule = Schedule(DiffusionConfig(steps=1000))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=1000))
     y0 = clean_images(seed=1)
     g = schedule.gammas[-1].item()
     start = torch.randn(y0.shape, generator=torch.Generator().manual_seed(4))
@@ -104,7 +104,7 @@ def test_ddim_keeps_the_true_noise_consistent_over_many_steps():
 
 @pytest.mark.parametrize("sampler,eta", [("ddim", 0.0), ("ddim", 1.0), ("ddpm", 0.0)])
 def test_a_perfect_denoiser_recovers_y0_with_every_sampler(sampler, eta):
-    schedule = Schedule(DiffusionConfig(steps=100, beta_start=1e-3, beta_end=0.1))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=100, beta_start=1e-3, beta_end=0.1))
     y0 = clean_images(seed=2)
     out, _ = sample(perfect_denoiser(y0), schedule, torch.zeros_like(y0), torch.ones(2, 1, 8, 8),
                     sampler=sampler, steps=10, eta=eta, generator=torch.Generator().manual_seed(0))
@@ -112,7 +112,7 @@ def test_a_perfect_denoiser_recovers_y0_with_every_sampler(sampler, eta):
 
 
 def test_ddim_visits_steps_evenly_spaced_noise_levels_and_ddpm_all_of_them():
-    schedule = Schedule(DiffusionConfig(steps=100))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=100))
     condition, mask = torch.zeros(1, 3, 8, 8), torch.ones(1, 1, 8, 8)
     for steps in (1, 7, 25, 100):
         calls = []
@@ -131,7 +131,7 @@ def test_ddim_visits_steps_evenly_spaced_noise_levels_and_ddpm_all_of_them():
 
 
 def test_ddim_with_eta_zero_and_a_seed_is_deterministic():
-    schedule = Schedule(DiffusionConfig(steps=50))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=50))
     condition = clean_images(seed=5)
     mask = torch.ones(2, 1, 8, 8)
 
@@ -148,7 +148,7 @@ def test_ddim_with_eta_zero_and_a_seed_is_deterministic():
 
 @pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
 def test_inpainting_sampling_keeps_the_known_region_exactly(sampler):
-    schedule = Schedule(DiffusionConfig(steps=30))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=30))
     y0 = clean_images(batch=3, size=16, seed=6)
     condition, mask = Inpainting().degrade(y0, torch.Generator().manual_seed(0))
     known = y0 * (1 - mask)
@@ -161,7 +161,7 @@ def test_inpainting_sampling_keeps_the_known_region_exactly(sampler):
 
 
 def test_keep_frames_returns_the_requested_number_of_frames():
-    schedule = Schedule(DiffusionConfig(steps=40))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=40))
     condition, mask = clean_images(seed=7), torch.ones(2, 1, 8, 8)
     for keep in (1, 2, 5, 11):
         out, frames = sample(some_model, schedule, condition, mask, steps=10,
@@ -194,7 +194,7 @@ def test_network_input_is_condition_and_noisy_target_with_clean_known_region():
 
 @pytest.mark.parametrize("loss", ["l2", "l1"])
 def test_training_loss_ignores_the_known_region(loss):
-    schedule = Schedule(DiffusionConfig(steps=100, loss=loss))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=100, loss=loss))
     y0 = clean_images(batch=4, size=16)
     condition, mask = Inpainting().degrade(y0, torch.Generator().manual_seed(0))
 
@@ -213,7 +213,7 @@ def test_training_loss_ignores_the_known_region(loss):
 
 
 def test_training_loss_is_zero_only_for_the_noise_that_made_the_input():
-    schedule = Schedule(DiffusionConfig(steps=100))
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=100))
     y0 = clean_images(batch=4, size=16)
     condition, mask = Inpainting().degrade(y0, torch.Generator().manual_seed(0))
     calls = []
@@ -253,3 +253,57 @@ def test_v_prediction_loss_is_zero_only_for_the_true_v():
     assert training_loss(perfect_v_denoiser(y0), schedule, y0, condition, mask, torch.Generator().manual_seed(1)).item() < 1e-8
     # the eps of a v-model is wrong: the loss sees it
     assert training_loss(perfect_denoiser(y0), schedule, y0, condition, mask, torch.Generator().manual_seed(1)).item() > 0.01
+
+
+# ----------------------------------------------------------------------------- sampler noise, against closed forms
+
+def zero_target_denoiser(x, gamma):
+    """The perfect eps-predictor for y0 = 0: y_t = sqrt(1 - g) eps, so eps = y_t / sqrt(1 - g)."""
+    return x[:, 3:] / (1 - gamma.view(-1, 1, 1, 1)).sqrt()
+
+
+def step_statistics(sampler, steps, eta, schedule):
+    """For each sampling step t -> t_prev (t_prev > 0) of a perfect denoiser with y0 = 0: the
+    regression slope of y_prev on y_t, its standard error, and the variance of what the slope
+    leaves (the fresh noise)."""
+    condition, mask = torch.zeros(256, 3, 8, 8), torch.ones(256, 1, 8, 8)
+    visit = timesteps(schedule, sampler, steps)
+    _, frames = sample(zero_target_denoiser, schedule, condition, mask, sampler=sampler, steps=steps, eta=eta,
+                       generator=torch.Generator().manual_seed(0), keep_frames=len(visit) + 1)
+    stats = {}
+    for i, (t, t_prev) in enumerate(zip(visit, visit[1:])):
+        y, y_prev = frames[i].double().flatten(), frames[i + 1].double().flatten()
+        slope = (y * y_prev).sum() / (y * y).sum()
+        noise_var = (y_prev - slope * y).var()
+        stats[(t, t_prev)] = (slope.item(), (noise_var / (y * y).sum()).sqrt().item(), noise_var.item())
+    return stats
+
+
+def test_ddpm_adds_the_posterior_variance_of_ho_et_al():
+    """DDPM (Ho et al. 2020, eq. 7): y_{t-1} = mean + sqrt(beta~_t) z with
+    beta~_t = (1 - alpha-bar_{t-1}) / (1 - alpha-bar_t) * beta_t, written here from the betas."""
+    cfg = DiffusionConfig(prediction="eps", steps=20, beta_start=0.01, beta_end=0.3)
+    schedule = Schedule(cfg)
+    betas = [cfg.beta_start + (cfg.beta_end - cfg.beta_start) * k / (cfg.steps - 1) for k in range(cfg.steps)]
+    alpha_bar = [1.0]
+    for beta in betas:
+        alpha_bar.append(alpha_bar[-1] * (1 - beta))
+    for (t, t_prev), (slope, slope_error, noise_var) in step_statistics("ddpm", 0, 0.0, schedule).items():
+        assert t_prev == t - 1
+        posterior_var = (1 - alpha_bar[t - 1]) / (1 - alpha_bar[t]) * betas[t - 1]
+        assert noise_var == pytest.approx(posterior_var, rel=0.05)
+        # with y0 = 0 the posterior mean is the eps term alone: sqrt(1 - ab_{t-1} - var) / sqrt(1 - ab_t) y_t
+        assert slope == pytest.approx(((1 - alpha_bar[t - 1] - posterior_var) / (1 - alpha_bar[t])) ** 0.5, abs=5 * slope_error)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_ddim_noise_follows_song_et_al_eq_16(eta):
+    """DDIM (Song et al. 2021, eq. 16) over a jump t -> s:
+    sigma^2 = eta^2 (1 - a_s) / (1 - a_t) (1 - a_t / a_s), with a the cumulative alphas."""
+    schedule = Schedule(DiffusionConfig(prediction="eps", steps=100, beta_start=1e-3, beta_end=0.1))
+    a = schedule.gammas.tolist()
+    for (t, s), (slope, slope_error, noise_var) in step_statistics("ddim", 5, eta, schedule).items():
+        assert t - s > 1  # a real jump over several steps of the schedule
+        sigma2 = eta**2 * (1 - a[s]) / (1 - a[t]) * (1 - a[t] / a[s])
+        assert noise_var == pytest.approx(sigma2, rel=0.05, abs=1e-9)
+        assert slope == pytest.approx(((1 - a[s] - sigma2) / (1 - a[t])) ** 0.5, abs=5 * slope_error + 1e-6)

@@ -1,5 +1,6 @@
 """The model learns: a few hundred CPU steps on synthetic faces make inpainting work."""
 
+import pytest
 import torch
 
 from diffmodel.config import DiffusionConfig, ModelConfig
@@ -14,13 +15,14 @@ from diffmodel.unet import UNet
 SIZE, STEPS, BATCH = 16, 300, 16
 
 
-def test_a_few_hundred_steps_lower_the_loss_and_inpaint_better_than_the_input():
+@pytest.mark.parametrize("prediction", ["v", "eps"])  # v: what params.yaml runs; eps: Palette, the paper's scale
+def test_a_few_hundred_steps_lower_the_loss_and_inpaint_better_than_the_input(prediction):
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     faces = to_tensor(render_faces(512, SIZE, seed=0))
     test = to_tensor(render_faces(32, SIZE, seed=1))
     model = UNet(ModelConfig(channels=16, channel_mults=(1, 2), attention_resolutions=(8,), head_channels=16, groups=4), SIZE)
-    schedule = Schedule(DiffusionConfig(steps=200, beta_end=0.1))
+    schedule = Schedule(DiffusionConfig(steps=200, beta_end=0.1, prediction=prediction))
     task = Inpainting()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []

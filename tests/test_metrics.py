@@ -62,6 +62,22 @@ def test_ssim_is_symmetric_and_per_image():
     assert torch.allclose(metrics.ssim(x, y), metrics.ssim(y, x))
 
 
+@pytest.mark.parametrize("noise", [0.05, 0.3])
+def test_ssim_matches_scikit_image(noise):
+    """scikit-image's structural_similarity with Wang et al.'s settings (Gaussian window, sigma 1.5,
+    population covariance) crops the border half-window before averaging: our valid convolution."""
+    from skimage.metrics import structural_similarity
+
+    x = images(n=3, size=24, seed=4)
+    y = (x + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))).clamp(-1, 1)
+    ours = metrics.ssim(y, x)
+    for k in range(3):
+        unit = lambda t: ((t[k].double() + 1) / 2).permute(1, 2, 0).numpy()  # noqa: E731  HWC on [0, 1]
+        reference = structural_similarity(unit(y), unit(x), data_range=1.0, channel_axis=2, gaussian_weights=True,
+                                          sigma=1.5, use_sample_covariance=False)
+        assert ours[k].item() == pytest.approx(reference, abs=1e-6)
+
+
 def test_ssim_rejects_images_smaller_than_its_window():
     with pytest.raises(ValueError, match="at least 11x11"):
         metrics.ssim(images(size=8), images(size=8))

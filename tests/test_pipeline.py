@@ -10,9 +10,9 @@ import yaml
 
 from pipeline_fixture import MICRO_PARAMS, MicroProject
 
-CHAIN_STAGES = {"prepare", "train_base", "adapt_colorization", "adapt_landscapes", "evaluate"}
-BASELINE_STAGES = {"baseline_batch", "scratch_colorization", "scratch_landscapes", "evaluate_baselines"}
-ALL_STAGES = CHAIN_STAGES | BASELINE_STAGES | {"compare"}
+CHAIN_STAGES = {"prepare", "train@base", "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain"}
+BASELINE_STAGES = {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines"}
+ALL_STAGES = CHAIN_STAGES | BASELINE_STAGES | {"samplers", "compare"}
 
 
 def stages_run(output: str) -> set[str]:
@@ -30,15 +30,37 @@ def project(tmp_path_factory):
 
 def test_repro_runs_every_stage_and_writes_metrics(project):
     assert stages_run(project.first_output) == ALL_STAGES
-    metrics = json.loads((project.path / "reports/metrics.json").read_text())
-    assert set(metrics) == {"base", "colorize_faces", "colorize_landscapes"}
-    assert "psnr_masked" in metrics["base"] and "mean_fill_psnr_masked" in metrics["base"]
-    for scores in metrics.values():
-        assert scores["fid"] is None or scores["fid"] >= 0
-        assert scores["fid"] is not None or scores["fid_unavailable"]
+    scores = json.loads((project.path / "reports/scores.json").read_text())
+    assert set(scores) == {"base", "colorize_faces", "colorize_landscapes"}
+    assert "psnr_masked" in scores["base"] and "mean_fill_psnr_masked" in scores["base"]
+    for model in scores.values():
+        assert model["fid"] is None or model["fid"] >= 0
+        assert model["fid"] is not None or model["fid_unavailable"]
+        assert model["swd"] > 0
     timings = json.loads((project.path / "reports/timings.json").read_text())
     assert timings["base"]["epochs"] == 2 and timings["colorize_faces"]["epochs"] == 1
     assert timings["colorize_faces"]["initialisation"] == "base"
+    row = json.loads((project.path / "reports/metrics/base.json").read_text())
+    assert row["psnr"] == scores["base"]["psnr_masked"] and row["epochs"] == 2  # inpainting: PSNR in the hole
+
+
+def test_baselines_train_until_they_match_their_chain_model_or_their_cap(project):
+    timings = json.loads((project.path / "reports/timings.json").read_text())
+    baselines = json.loads((project.path / "reports/baselines/timings.json").read_text())
+    cap_factor = 3  # the default of baselines.cap_factor
+    for baseline, ours in (("baseline_batch", "base"), ("scratch_colorization", "colorize_faces"),
+                           ("scratch_landscapes", "colorize_landscapes")):
+        history = baselines[baseline]
+        reached = history["final_val_loss"] <= timings[ours]["final_val_loss"]
+        assert reached or history["epochs"] == cap_factor * timings[ours]["epochs"], baseline
+
+
+def test_dvc_metrics_show_is_a_table_of_short_rows(project):
+    result = project.run("dvc", "metrics", "show")
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 160, result.stdout
+    rows = {line.split()[0] for line in lines[1:] if line.strip()}
+    assert "reports/metrics/base.json" in rows and "reports/metrics/vs_scratch_faces.json" in rows
 
 
 def test_figures_are_pngs_of_the_documented_size(project):
@@ -67,7 +89,10 @@ def test_compare_writes_tables_from_the_measured_files(project):
     baseline = json.loads((project.path / "reports/baselines/timings.json").read_text())["baseline_batch"]
     expected = round(baseline["seconds_per_epoch"] / timings["base"]["seconds_per_epoch"], 3)
     assert summary["inpainting"]["time_per_epoch_ratio"] == expected
-    assert (project.path / "reports/loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "**Equal quality**" in tables and "## Samplers: time per image against quality" in tables
+    assert "| ddpm | 50 | 8 |" in tables  # every step of the micro schedule
+    for png in ("loss_curves.png", "time_to_quality/inpainting.png", "time_to_quality/colorization_landscapes.png"):
+        assert (project.path / "reports" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_repro_again_does_nothing(project):
@@ -79,24 +104,24 @@ def test_repro_again_does_nothing(project):
 def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project):
     result = project.run("dvc", "exp", "run", "-S", "adapt.epochs=2")
     assert stages_run(result.stdout) == {
-        "adapt_colorization", "adapt_landscapes", "evaluate",
-        "scratch_colorization", "scratch_landscapes", "evaluate_baselines", "compare",
+        "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain",
+        "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines", "samplers", "compare",
     }
     # the persisted 1-epoch model is continued, not retrained; its child has a new parent
     assert "colorize_faces: continuing the finished 1-epoch run to 2 epochs" in result.stdout
-    assert "colorize_landscapes: existing state" in result.stdout
+    assert "colorize_landscapes: parent weights changed; starting fresh" in result.stdout
     timings = json.loads((project.path / "reports/timings.json").read_text())
     assert timings["colorize_faces"]["epochs"] == 2
     diff = project.run("dvc", "metrics", "diff", "--json")
     changed = json.loads(diff.stdout)
-    assert "reports/timings.json" in changed
-    assert any(key.startswith("colorize_faces.") for key in changed["reports/timings.json"])
+    assert changed["reports/metrics/colorize_faces.json"]["epochs"] == {"old": 1, "new": 2, "diff": 1}
 
 
 @pytest.mark.parametrize("section, key, value, expected", [
-    ("train", "epochs", 3, {"train_base", "baseline_batch"}),
-    ("adapt", "lr", 0.001, {"adapt_colorization", "adapt_landscapes", "scratch_colorization", "scratch_landscapes"}),
-    ("evaluate", "steps", 2, {"evaluate", "evaluate_baselines"}),
+    ("train", "epochs", 3, {"train@base", "train@baseline_batch"}),
+    ("adapt", "lr", 0.001, {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization", "train@scratch_landscapes"}),
+    ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines"}),
+    ("baselines", "cap_factor", 4, {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes"}),
     ("data", "num_subsets", 4, {"prepare"}),
 ])
 def test_a_changed_param_invalidates_exactly_the_stages_that_read_it(project, section, key, value, expected):
@@ -104,10 +129,43 @@ def test_a_changed_param_invalidates_exactly_the_stages_that_read_it(project, se
     the checkpoint and data directories they consume, which the real runs above exercise)."""
     original = (project.path / "params.yaml").read_text()
     params = yaml.safe_load(original)
-    params[section][key] = value
+    params.setdefault(section, {})[key] = value
     project.write_params(params)
     try:
         result = project.run("dvc", "repro", "--dry")
     finally:
         (project.path / "params.yaml").write_text(original)
     assert stages_run(result.stdout) == expected
+
+
+def test_code_no_training_stage_imports_reruns_evaluation_only(project):
+    report = project.path / "diffmodel/report.py"  # drawing figures: no training stage imports it
+    report.write_text(report.read_text() + "\n# an edit\n")
+    result = project.run("dvc", "repro")
+    assert stages_run(result.stdout) == {"evaluate@chain", "evaluate@baselines", "compare"}
+
+
+def test_a_training_code_change_retrains_the_model_saying_why(project):
+    """The cache never records new code against old weights: an edit to the diffusion code (here a
+    comment - any byte counts, as for DVC) starts the model fresh; its children follow because
+    their parent's weights changed (tested in test_exp_run... above and in test_resume_policy)."""
+    diffusion = project.path / "diffmodel/diffusion.py"
+    diffusion.write_text(diffusion.read_text() + "\n# an edit\n")
+    result = project.run("dvc", "repro", "train@base")
+    assert stages_run(result.stdout) == {"train@base"}
+    assert "base: training code changed (diffmodel/diffusion.py); starting fresh" in result.stdout
+    assert "already complete" not in result.stdout
+    assert stages_run(project.run("dvc", "repro", "train@base").stdout) == set()
+    diffusion.write_text(diffusion.read_text().removesuffix("\n# an edit\n"))
+
+
+def test_a_new_subset_partition_retrains_the_incremental_models_only(project):
+    params = yaml.safe_load((project.path / "params.yaml").read_text())
+    params["data"]["num_subsets"] = 4
+    project.write_params(params)
+    result = project.run("dvc", "repro", "train@base", "train@baseline_batch")
+    assert stages_run(result.stdout) == {"prepare", "train@base", "train@baseline_batch"}
+    [fresh] = [line for line in result.stdout.splitlines() if line.startswith("base:") and "starting fresh" in line]
+    assert "data subsets changed (data.num_subsets)" in fresh
+    # batch learning sees every image every epoch: the partition does not shape it
+    assert "baseline_batch: already complete" in result.stdout

@@ -19,8 +19,9 @@ def run_stage(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess
 @pytest.mark.parametrize("module, mentions", [
     ("prepare", ["data/prepared", "manifest.json", "data.*"]),
     ("train", ["models/MODEL", "--max-sessions", "--time-limit", "75", "colorize_faces"]),
-    ("evaluate", ["metrics.json", "timings.json", "FID", "evaluate.*"]),
-    ("compare", ["tables.md", "summary.json"]),
+    ("evaluate", ["scores.json", "timings.json", "METRICS_DIR/MODEL.json", "SWD", "FID", "evaluate.*"]),
+    ("compare", ["tables.md", "summary.json", "reports/metrics/vs_*.json", "time_to_quality"]),
+    ("samplers", ["reports/samplers.json", "samplers.*", "SWD"]),
 ])
 def test_every_stage_says_what_it_reads_and_writes(tmp_path, module, mentions):
     result = run_stage(module, "--help", cwd=tmp_path)

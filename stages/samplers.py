@@ -1,0 +1,69 @@
+"""Stage `samplers`: which sampler and how many steps - time per image against quality."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import typer
+
+from diffmodel.chain import MODELS
+from diffmodel.checkpoint import write_json
+from diffmodel.config import load_params
+from diffmodel.data.prepared import load_domain
+from diffmodel.errors import UserError
+from diffmodel.evaluate import evaluate_model
+from diffmodel.inference import load_model
+from stages.common import PARAMS_OPTION, QUIET_OPTION, say, user_errors_are_one_line
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+@user_errors_are_one_line
+def samplers(
+    params_file: Path = PARAMS_OPTION,
+    out: Path = typer.Option(Path("reports/samplers.json"), help="Where the comparison goes."),
+    quiet: bool = QUIET_OPTION,
+) -> None:
+    """Sample the first samplers.count test images of each of samplers.models with DDIM at each
+    of samplers.ddim_steps and with DDPM (every step of the training schedule), with the same
+    seeds, and write OUT: per model and setting, seconds per image, PSNR (in the hole for
+    inpainting), SSIM and SWD. PSNR and SSIM reward a blurry average; SWD does not - read them
+    together to choose evaluate.sampler and evaluate.steps.
+
+    Reads params: samplers.*, evaluate.eta, evaluate.batch_size, evaluate.seed.
+    Reads models/MODEL/ and data/prepared/<domain>/test.npy.
+    """
+    params = load_params(params_file)
+    cfg, evaluate = params.samplers, params.evaluate
+    unknown = [m for m in cfg.models if m not in MODELS]
+    if unknown:
+        raise UserError(f"samplers.models: unknown model {unknown[0]!r} (choose from {', '.join(MODELS)})")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    settings = [("ddim", steps) for steps in cfg.ddim_steps] + ([("ddpm", None)] if cfg.ddpm else [])
+    results = {}
+    for name in cfg.models:
+        spec = MODELS[name]
+        model = load_model(spec.directory(), device)
+        data = load_domain(Path("data/prepared") / spec.domain)
+        rows = []
+        for sampler, steps in settings:
+            setting = dataclasses.replace(evaluate, sampler=sampler, steps=steps or model.schedule.steps,
+                                          count=cfg.count, inception_weights=None)
+            scores = evaluate_model(model, data, setting, None, "not computed in the sampler comparison",
+                                    progress=not quiet, desc=f"samplers {name} {sampler}-{setting.steps}").metrics
+            quality = "psnr_masked" if spec.task == "inpainting" else "psnr"
+            rows.append({"sampler": sampler, "steps": setting.steps, "images": scores["images"],
+                         "seconds_per_image": scores["sampling_seconds_per_image"],
+                         "psnr": scores[quality], "ssim": scores["ssim"], "swd": scores["swd"]})
+            say(f"samplers: {name} {sampler}-{setting.steps}: {rows[-1]['seconds_per_image']} s/image, "
+                f"PSNR {rows[-1]['psnr']}, SSIM {rows[-1]['ssim']}, SWD {rows[-1]['swd']}")
+        results[name] = rows
+    write_json(out, results)
+    say(f"samplers: wrote {out}")
+
+
+if __name__ == "__main__":
+    app()
