@@ -176,7 +176,7 @@ class BaselinesConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     sampler: Literal["ddim", "ddpm"] = "ddim"
-    steps: int = 25  # DDIM steps (ignored by DDPM, which walks the whole schedule)
+    steps: int = 50  # DDIM steps (ignored by DDPM, which walks the whole schedule)
     eta: float = 0.0
     count: int = 64  # test images per model
     batch_size: int = 64

@@ -7,7 +7,8 @@ fingerprint covers everything that shapes the weights:
   NOT_FINGERPRINTED), the parent's weights, the number of processes;
 - the data: its content hash and, for incremental learning, its partition into subsets;
 - the code: a hash of every project file the training loop imports (source_code.py), so a
-  changed loss, network or mask retrains instead of passing old weights off as new ones.
+  changed loss, network or mask retrains instead of passing old weights off as new ones
+  (config.py aside: the values it parses are fingerprinted instead).
 
 Anything else is moved to models/.stale/<name>/ (kept for inspection, never loaded) and the job
 starts fresh, saying in one line what changed.
@@ -33,6 +34,9 @@ NOT_FINGERPRINTED = {"epochs", "session_epochs", "checkpoint_every_epochs", "che
 # meta.json keys that move with training; each state file carries them as of its own save.
 PROGRESS = ("epoch", "step", "batch_in_epoch", "history", "sessions", "unfinished_session", "resumes", "partial_epoch")
 TRAINING_CODE = "diffmodel.train"  # the module whose imports make up the training code
+# What config.py does to training is the values it parses, and those are fingerprinted above;
+# hashing its text too would retrain every model for a changed default of an unrelated section.
+VALUES_NOT_CODE = {"diffmodel/config.py"}
 
 
 def fingerprint_parts(job_values: dict, schedule: TrainConfig, data_hash: str, subsets: list, parent_sha256: str | None,
@@ -44,7 +48,7 @@ def fingerprint_parts(job_values: dict, schedule: TrainConfig, data_hash: str, s
         "parent": parent_sha256,
         "data": data_hash,
         "world_size": world_size,
-        "code": source_hashes(TRAINING_CODE),
+        "code": {path: digest for path, digest in source_hashes(TRAINING_CODE).items() if path not in VALUES_NOT_CODE},
     }
     if schedule.subset_epochs:  # batch learning visits every image every epoch, whatever the partition
         parts["data_subsets"] = [list(bounds) for bounds in subsets]

@@ -7,8 +7,8 @@ are distributed differently from those of real images, and this distance sees it
     for each level of a Laplacian pyramid (full size down to MIN_RESOLUTION):
         take PATCHES_PER_IMAGE random 7x7 patches per image -> 147-d descriptors
         normalise the descriptors of both sets with the *real* set's per-channel mean and std
-        SWD = mean over random unit directions of the 1-D Wasserstein-1 distance between the
-              two sets' projections (sorted projections, mean absolute difference)
+        SWD = mean over REPEATS x DIRECTIONS random unit directions of the 1-D Wasserstein-1
+              distance between the two sets' projections (sorted, mean absolute difference)
     report the mean over levels, x 1000 (as ProGAN reports it)
 
 One change from ProGAN: it normalises each set with its own statistics, which hides a global
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 PATCH_SIZE = 7
 PATCHES_PER_IMAGE = 64
 MIN_RESOLUTION = 16
-DIRECTIONS = 512
+DIRECTIONS = 128  # per repeat, as ProGAN (4 repeats of 128)
 REPEATS = 4
 SCALE = 1e3
 
