@@ -75,12 +75,17 @@ def evaluate_model(
     return ModelEvaluation(scores, first)
 
 
+def psnr_key(task: str) -> str:
+    """The PSNR that measures a task: in the hole for inpainting, over the image otherwise."""
+    return "psnr_masked" if task == "inpainting" else "psnr"
+
+
 def headline(task: str, scores: dict, timings: dict) -> dict:
     """The few numbers per model that `dvc metrics show` lays out as one row: quality (PSNR - in
     the hole for inpainting -, SSIM, SWD, FID) and cost (epochs, training seconds, final
     validation loss). Everything else stays in scores.json and timings.json."""
     return {
-        "psnr": scores["psnr_masked" if task == "inpainting" else "psnr"],
+        "psnr": scores[psnr_key(task)],
         "ssim": scores["ssim"],
         "swd": scores["swd"],
         "fid": scores["fid"],

@@ -66,12 +66,9 @@ def compare(
 
 
 def curve(history: list[dict], offset: float = 0.0) -> list[tuple[float, float]]:
-    """(training seconds at the end of each epoch, validation loss), starting after `offset` seconds."""
-    elapsed, points = offset, []
-    for row in history:
-        elapsed += row["seconds"]
-        points.append((elapsed, row["val_loss"]))
-    return points
+    """(training seconds at the end of each epoch, validation loss), starting after `offset` seconds;
+    train_seconds is the loss CSV's cumulative column (stages/train.py writes it)."""
+    return [(offset + row["train_seconds"], row["val_loss"]) for row in history]
 
 
 if __name__ == "__main__":

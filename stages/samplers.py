@@ -13,7 +13,7 @@ from diffmodel.checkpoint import write_json
 from diffmodel.config import load_params
 from diffmodel.data.prepared import load_domain
 from diffmodel.errors import UserError
-from diffmodel.evaluate import evaluate_model
+from diffmodel.evaluate import evaluate_model, psnr_key
 from diffmodel.inference import load_model
 from stages.common import PARAMS_OPTION, QUIET_OPTION, say, user_errors_are_one_line
 
@@ -54,10 +54,9 @@ def samplers(
                                           count=cfg.count, inception_weights=None)
             scores = evaluate_model(model, data, setting, None, "not computed in the sampler comparison",
                                     progress=not quiet, desc=f"samplers {name} {sampler}-{setting.steps}").metrics
-            quality = "psnr_masked" if spec.task == "inpainting" else "psnr"
             rows.append({"sampler": sampler, "steps": setting.steps, "images": scores["images"],
                          "seconds_per_image": scores["sampling_seconds_per_image"],
-                         "psnr": scores[quality], "ssim": scores["ssim"], "swd": scores["swd"]})
+                         "psnr": scores[psnr_key(spec.task)], "ssim": scores["ssim"], "swd": scores["swd"]})
             say(f"samplers: {name} {sampler}-{setting.steps}: {rows[-1]['seconds_per_image']} s/image, "
                 f"PSNR {rows[-1]['psnr']}, SSIM {rows[-1]['ssim']}, SWD {rows[-1]['swd']}")
         results[name] = rows
