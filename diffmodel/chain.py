@@ -11,6 +11,11 @@ trained until it reaches its chain counterpart's quality (validation loss), or a
     baseline_batch        the base trained with batch learning (all data every epoch)
     scratch_colorization  face colorization from random initialisation
     scratch_landscapes    landscape colorization from random initialisation
+
+and the PEFT twins (FineDiffusion): each chain adaptation again, on the same data and epochs,
+training only biases, normalization layers and embedders (peft.py), to measure what that saves:
+
+    base ──> peft_faces ──> peft_landscapes
 """
 
 from __future__ import annotations
@@ -32,16 +37,20 @@ class ModelSpec:
     schedule_section: str  # "train" or "adapt" in params.yaml
     batch_learning: bool = False  # overrides subset_epochs: every image every epoch
     counterpart: str | None = None  # a baseline: the chain model whose validation loss it must reach
+    method: str | None = None  # "full" or "peft" whatever params say; None: its schedule section's method
+    twin_of: str | None = None  # a PEFT twin: the chain adaptation it repeats with method peft
 
     @property
     def role(self) -> str:
-        return "baseline" if self.counterpart else "chain"
+        return "baseline" if self.counterpart else "peft twin" if self.twin_of else "chain"
 
     def schedule(self, params: Params) -> TrainConfig:
         """The training schedule; a baseline's epochs are its cap: baselines.cap_factor times its counterpart's."""
         schedule = getattr(params, self.schedule_section)
         if self.batch_learning:
             schedule = dataclasses.replace(schedule, subset_epochs=0)
+        if self.method or not self.parent:  # from scratch every tensor trains, whatever adapt.method says
+            schedule = dataclasses.replace(schedule, method=self.method or "full")
         if self.counterpart:
             cap = math.ceil(params.baselines.cap_factor * MODELS[self.counterpart].schedule(params).epochs)
             schedule = dataclasses.replace(schedule, epochs=cap)
@@ -68,11 +77,15 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("baseline_batch", "inpainting", "faces", None, "train", batch_learning=True, counterpart="base"),
         ModelSpec("scratch_colorization", "colorization", "faces", None, "adapt", counterpart="colorize_faces"),
         ModelSpec("scratch_landscapes", "colorization", "landscapes", None, "adapt", counterpart="colorize_landscapes"),
+        ModelSpec("peft_faces", "colorization", "faces", "base", "adapt", method="peft", twin_of="colorize_faces"),
+        ModelSpec("peft_landscapes", "colorization", "landscapes", "peft_faces", "adapt", method="peft",
+                  twin_of="colorize_landscapes"),
     )
 }
 
 CHAIN = [name for name, spec in MODELS.items() if spec.role == "chain"]
 BASELINES = [name for name, spec in MODELS.items() if spec.role == "baseline"]
+PEFT_TWINS = [name for name, spec in MODELS.items() if spec.role == "peft twin"]
 
 
 def model_spec(name: str) -> ModelSpec:

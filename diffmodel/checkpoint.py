@@ -1,7 +1,9 @@
 """The checkpoint directory: weights for consumers, resume state, and meta.json.
 
     models/<name>/
-      model.pt          EMA weights (what a child stage or `diffmodel sample` loads)
+      model.pt          EMA weights (what a child stage or `diffmodel sample` loads); a PEFT
+                        model ("stores": "delta" in meta.json) holds only the tensors it trained,
+                        and loading rebuilds the rest from its parent, whose hash must match
       state-<step>.pt   resume state: online + EMA weights, optimizer, RNG states, counters;
                         the newest two are kept, so a damaged one falls back to the other
       meta.json         task, domain, architecture, parent and its hash, fingerprint,
@@ -122,8 +124,65 @@ def load_state(directory: Path, meta: dict, log=print) -> dict | None:
 
 
 def load_weights(directory: Path) -> tuple[dict, dict]:
-    """(EMA state dict, meta) of a finished checkpoint directory; one-line errors otherwise."""
-    directory = Path(directory)
+    """({"ema": full EMA state dict}, meta) of a finished checkpoint directory, a PEFT delta
+    rebuilt on its parent chain (each parent's hash verified); one-line errors otherwise."""
+    weights, meta = _load_own_weights(Path(directory))
+    if meta.get("stores") == "delta":
+        weights = {"ema": _on_parent(Path(directory), meta, weights["ema"])}
+    return weights, meta
+
+
+def parent_directory(directory: Path, meta: dict) -> Path | None:
+    """Where a model's parent is: its recorded path (relative to the working directory, as the
+    stages write it), else a sibling of the same name (a models/ folder copied elsewhere)."""
+    recorded = Path(meta["parent"]["path"])
+    for candidate in (recorded, Path(directory).parent / recorded.name):
+        if (candidate / META).exists():
+            return candidate
+    return None
+
+
+def _on_parent(directory: Path, meta: dict, stored: dict) -> dict:
+    parent = meta.get("parent") or {}
+    if not parent:
+        raise CheckpointError(f"{directory}: stores a delta but names no parent in {META}")
+    where = parent_directory(directory, meta)
+    if where is None:
+        raise CheckpointError(
+            f"{directory} stores only the tensors PEFT trained; its parent {parent['path']} is missing: restore it "
+            f"(`dvc pull` or `dvc repro train@{parent.get('name')}`), or `diffmodel export` it where the parent exists")
+    try:
+        parent_weights, parent_meta = load_weights(where)
+    except CheckpointError as err:
+        raise CheckpointError(f"{directory} needs its parent: {err}") from None
+    if parent_meta.get("weights_sha256") != parent["sha256"]:
+        raise CheckpointError(
+            f"{directory} was fine-tuned (PEFT) from {where} with weights {parent['sha256'][:12]}, but {where} now holds "
+            f"{str(parent_meta.get('weights_sha256'))[:12]}: retrain it (`dvc repro train@{meta.get('name')}`) or restore "
+            f"the {where} it was trained from")
+    unknown = sorted(set(stored) - set(parent_weights["ema"]))
+    if unknown:
+        raise CheckpointError(f"{directory}: stores tensors its parent {where} does not have ({', '.join(unknown[:3])})")
+    return {**parent_weights["ema"], **stored}
+
+
+def export(directory: Path, out: Path) -> Path:
+    """A standalone copy of a finished model in `out`: the full EMA weights (a PEFT delta
+    rebuilt on its parents) and its meta.json, loadable without the parent chain."""
+    directory, out = Path(directory), Path(out)
+    if out.resolve() == directory.resolve():
+        raise CheckpointError(f"{out}: is the model itself; export to another directory")
+    weights, meta = load_weights(directory)
+    atomic_write(out / WEIGHTS, lambda f: torch.save(weights, f))
+    exported = {k: v for k, v in meta.items() if k not in ("states", "weights_sha256")}
+    exported.update(stores="full", states=[], weights_sha256=sha256_file(out / WEIGHTS),
+                    exported_from={"path": str(directory), "weights_sha256": meta["weights_sha256"]})
+    write_json(out / META, exported)
+    return out / WEIGHTS
+
+
+def _load_own_weights(directory: Path) -> tuple[dict, dict]:
+    """What the directory's own model.pt holds (a PEFT model's: its delta), verified against meta.json."""
     meta = read_meta(directory)
     if meta is None:
         raise CheckpointError(f"{directory}: not a checkpoint directory (no readable {META})")

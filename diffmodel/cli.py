@@ -9,7 +9,7 @@ import torch
 import typer
 
 from . import report
-from .checkpoint import CheckpointError, read_meta
+from .checkpoint import WEIGHTS, CheckpointError, export as export_checkpoint, parent_directory, read_meta
 from .data.folders import load_image, one_line
 from .data.prepared import to_tensor
 from .evaluate import training_timings
@@ -66,20 +66,47 @@ def inspect(checkpoint: Path = typer.Argument(..., help="A checkpoint directory.
     meta = read_meta(checkpoint)
     if meta is None:
         _fail(f"{checkpoint}: not a checkpoint directory (no readable meta.json)")
-    lineage, current = [], meta
+    lineage, directory, current = [], checkpoint, meta
     while current and current.get("parent"):
         lineage.append(current["parent"]["name"])
-        current = read_meta(Path(current["parent"]["path"]))
+        directory = parent_directory(directory, current)
+        current = read_meta(directory) if directory else None
     timings = training_timings(meta)
     state = "complete" if meta.get("complete") else f"in progress (epoch {meta.get('epoch', 0)} of {meta.get('epochs')})"
     typer.echo(f"{checkpoint}: {meta['task']} on {meta['domain']}, {state}")
     typer.echo(f"  initialised from: {' <- '.join(lineage) if lineage else 'scratch'}")
     typer.echo(f"  architecture: {meta['architecture']}")
+    trainable = meta.get("trainable")
+    if trainable:
+        typer.echo(f"  method: {trainable['method']}, {trainable['trainable_parameters']:,} of {trainable['parameters']:,} "
+                   f"parameters trained ({trainable['trainable_percent']:.2f} %)")
+    weights = checkpoint / WEIGHTS
+    if weights.exists():
+        stored = "only the trained tensors, rebuilt on its parent when loaded" if meta.get("stores") == "delta" else "full weights"
+        typer.echo(f"  {WEIGHTS}: {weights.stat().st_size:,} bytes ({stored})")
     typer.echo(f"  epochs {timings['epochs']}, {timings['total_seconds']} s training "
                f"({timings['seconds_per_epoch']} s/epoch), {timings['images_seen']} images, "
                f"{timings['sessions']} sessions, {timings['resumes']} resumes")
     typer.echo(f"  final validation loss: {timings['final_val_loss']}")
     typer.echo(f"  fingerprint: {meta['fingerprint']}")
+
+
+@app.command()
+def export(
+    checkpoint: Path = typer.Argument(..., help="A finished checkpoint directory, e.g. models/peft_faces."),
+    out: Path = typer.Argument(..., help="Directory for the standalone copy (model.pt and meta.json)."),
+) -> None:
+    """Write a standalone copy of CHECKPOINT to OUT: its full EMA weights in one model.pt.
+
+    A PEFT model's directory stores only the tensors it trained, and loading it needs its parent
+    chain (verified by hash); the export needs nothing else: share it, or keep it after the
+    parents are gone. Load it like any model directory (`diffmodel sample OUT ...`).
+    """
+    try:
+        written = export_checkpoint(checkpoint, out)
+    except CheckpointError as err:
+        _fail(str(err))
+    typer.echo(f"{checkpoint} -> {written} ({written.stat().st_size:,} bytes)")
 
 
 if __name__ == "__main__":

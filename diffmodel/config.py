@@ -140,6 +140,9 @@ class TrainConfig:
     checkpoint_every_minutes: float = 10.0
     seed: int = 0
     num_workers: int = 0
+    # full: every tensor trains; peft: biases, normalization layers and embedders only
+    # (FineDiffusion; diffmodel/peft.py), the model directory then stores only those
+    method: Literal["full", "peft"] = "full"
 
     def validate(self, key: str) -> None:
         positive = ("epochs", "batch_size", "accumulate", "session_epochs", "checkpoint_every_epochs")
@@ -220,6 +223,9 @@ class Params:
     def validate(self) -> None:
         for section in dataclasses.fields(self):
             getattr(self, section.name).validate(section.name)
+        if self.train.method != "full":
+            raise ConfigError("train.method: must be full: the base trains from scratch, and peft only "
+                              "fine-tunes a trained parent (set adapt.method instead)")
         size, down = self.data.image_size, self.model.downsampling
         if size % down:
             raise ConfigError(

@@ -119,4 +119,9 @@ def training_timings(meta: dict) -> dict:
         "resumes": meta.get("resumes", 0),
         "initialisation": meta["parent"]["name"] if meta.get("parent") else "scratch",
         "final_val_loss": history[-1]["val_loss"] if history else None,
+        "method": meta.get("method", "full"),
+        "trainable_percent": meta.get("trainable", {}).get("trainable_percent", 100.0),
+        # the largest of its sessions' peaks: resident memory of the process (CPU) or allocated (GPU)
+        "peak_memory_mb": max((s.get("peak_memory_mb", 0.0) for s in meta.get("sessions", [])), default=None),
+        "training_state_mb": meta.get("training_state_mb"),
     }

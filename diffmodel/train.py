@@ -16,6 +16,7 @@ import copy
 import json
 import os
 import random
+import resource
 import signal
 import time
 from dataclasses import dataclass
@@ -28,11 +29,12 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, peft
 from .config import DiffusionConfig, ModelConfig, TrainConfig, as_plain_dict
 from .data.prepared import PreparedDomain, load_domain, to_tensor
 from .data.subsets import epoch_indices, rank_share, subset_for_epoch
 from .diffusion import Schedule, training_loss
+from .errors import UserError
 from .resume import PROGRESS, ResumePolicy, fingerprint_parts
 from .tasks import make_task
 from .unet import UNet
@@ -160,14 +162,21 @@ class Trainer:
         self.schedule = Schedule(job.diffusion)
         self.parent_meta = None
         self.parent_weights = None
+        if self.cfg.method == "peft" and job.init is None:
+            raise UserError(f"{job.name}: method peft fine-tunes a trained parent, but this model starts from scratch")
         if job.init is not None:
             self.parent_weights, self.parent_meta = checkpoint.load_weights(job.init)
             checkpoint.check_architecture(self.arch, self.parent_meta["architecture"], job.init)
+        with torch.device("meta"):  # the architecture alone: names and sizes, no memory
+            shape = build_model(job.model, self.image_size)
+        self.share = peft.trainable_share(shape, self.cfg.method)
+        self.stored_names = peft.stored_names(shape, self.cfg.method) if self.cfg.method == "peft" else None
         self.parts = self.fingerprint_parts()
         self.fingerprint = checkpoint.fingerprint(self.parts)
         self.resume = ResumePolicy(job.name, job.out_dir, self.cfg, self.fingerprint, self.parts, self._fresh_meta, self.log,
                                    job.target_val_loss)
         self._stop: _StopRequest | None = None  # while run() handles SIGINT/SIGTERM
+        self.ema: torch.nn.Module | None = None
 
     def fingerprint_parts(self) -> dict:
         job = {"task": self.job.task, "domain": self.job.domain, "architecture": self.arch,
@@ -185,6 +194,9 @@ class Trainer:
             "architecture": self.arch,
             "diffusion": as_plain_dict(self.job.diffusion),
             "schedule": as_plain_dict(self.cfg),
+            "method": self.cfg.method,
+            "stores": "delta" if self.cfg.method == "peft" else "full",  # checkpoint.load_weights rebuilds a delta
+            "trainable": self.share.as_dict(),
             "fingerprint": self.fingerprint,
             "fingerprint_parts": self.parts,
             "parent": {"path": str(self.job.init), "sha256": self.parent_meta["weights_sha256"], "name": self.parent_meta.get("name")} if self.parent_meta else None,
@@ -212,8 +224,8 @@ class Trainer:
         if self.rank != 0:
             return meta
         state = {
-            "online": _unwrap(model).state_dict(),
-            "ema": ema.state_dict(),
+            "online": self._stored(_unwrap(model).state_dict()),
+            "ema": self._stored(ema.state_dict()),
             "optimizer": optimizer.state_dict(),
             "rng": _rng_state(generator),
             "epoch": epoch,
@@ -223,7 +235,11 @@ class Trainer:
         meta = {**meta, "epoch": epoch, "step": step, "batch_in_epoch": batch_in_epoch}
         state["progress"] = json.dumps({k: meta[k] for k in PROGRESS if k in meta})
         with self._stop.checkpoint_write() if self._stop else contextlib.nullcontext():
-            return checkpoint.save(self.job.out_dir, state, {"ema": ema.state_dict()}, meta)
+            return checkpoint.save(self.job.out_dir, state, {"ema": state["ema"]}, meta)
+
+    def _stored(self, state: dict) -> dict:
+        """What a checkpoint keeps of a state dict: all of it, or under PEFT the trained tensors."""
+        return state if self.stored_names is None else peft.delta(state, self.stored_names)
 
     # ---- the loop ----------------------------------------------------------------------
 
@@ -248,12 +264,16 @@ class Trainer:
         model = build_model(job.model, self.image_size, cfg.dropout).to(self.device)
         if self.parent_weights is not None:
             model.load_state_dict(self.parent_weights["ema"])
+        trainable = peft.freeze(model, cfg.method)
         ema = copy.deepcopy(model).eval().requires_grad_(False)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        peft.share_frozen(ema, model)
+        self.ema = ema  # the weights being trained, for a caller that wants them in memory
+        optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
+        meta["training_state_mb"] = round(peft.training_state_bytes(model, ema) / 2**20, 3)
         epoch, batch_in_epoch, step = 0, 0, 0
-        if state is not None:
-            model.load_state_dict(state["online"])
-            ema.load_state_dict(state["ema"])
+        if state is not None:  # a PEFT state holds the trained tensors; the rest are the parent's, loaded above
+            model.load_state_dict({**model.state_dict(), **state["online"]})
+            ema.load_state_dict({**ema.state_dict(), **state["ema"]})
             optimizer.load_state_dict(state["optimizer"])
             _restore_rng(state["rng"], generator)
             epoch, batch_in_epoch, step = state["epoch"], state["batch_in_epoch"], state["step"]
@@ -433,7 +453,7 @@ def train_step(model, ema, optimizer, micro_batches, task, schedule: Schedule, c
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
     if cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     _update_ema(ema, _unwrap(model), ema_decay_at(step, cfg.ema_decay))
@@ -448,8 +468,9 @@ def ema_decay_at(step: int, decay: float) -> float:
 
 @torch.no_grad()
 def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    ema_params = list(ema.parameters())
-    torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - decay)
+    """Only trainable tensors move; a frozen one is shared with the EMA model (peft.share_frozen)."""
+    pairs = [(e, p.detach()) for e, p in zip(ema.parameters(), model.parameters()) if p.requires_grad]
+    torch._foreach_lerp_([e for e, _ in pairs], [p for _, p in pairs], 1.0 - decay)
     for b_ema, b in zip(ema.buffers(), model.buffers()):
         b_ema.copy_(b)
 
@@ -469,7 +490,15 @@ def _distributed_rank_world() -> tuple[int, int]:
 
 
 def _session_record(session_start: dict, session_clock: float, epoch: int, step: int) -> dict:
-    return {**session_start, "end_epoch": epoch, "end_step": step, "seconds": round(time.monotonic() - session_clock, 3)}
+    return {**session_start, "end_epoch": epoch, "end_step": step, "seconds": round(time.monotonic() - session_clock, 3),
+            "peak_memory_mb": peak_memory_mb()}
+
+
+def peak_memory_mb() -> float:
+    """Peak memory of this process so far: allocated on the GPU, else resident (RSS) on the CPU."""
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
 
 
 def _seed_rank(seed: int, rank: int, step: int, generator: torch.Generator) -> None:

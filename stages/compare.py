@@ -6,12 +6,17 @@ import csv
 import json
 from pathlib import Path
 
+import torch
 import typer
 
 from diffmodel import report
 from diffmodel.chain import MODELS
 from diffmodel.checkpoint import atomic_write, write_json
 from diffmodel.compare import COMPARISONS, ancestors, markdown_tables, metric_row, sampler_table
+from diffmodel.config import load_params
+from diffmodel.peft import trainable_share
+from diffmodel.peft_compare import peft_tables
+from diffmodel.unet import UNet
 from stages.common import say, user_errors_are_one_line
 
 app = typer.Typer(add_completion=False)
@@ -26,12 +31,14 @@ def read_history(path: Path) -> list[dict]:
 @user_errors_are_one_line
 def compare(
     reports: Path = typer.Option(Path("reports"), help="Where the evaluate stages wrote their files."),
+    paper_params: Path = typer.Option(Path("configs/paper.yaml"), help="The paper-scale params whose U-Net's PEFT share "
+                                      "the PEFT table states (the model is built, not estimated)."),
 ) -> None:
     """Build the comparison tables of the chain against its baselines.
 
-    Reads reports/scores.json and reports/timings.json (chain), reports/baselines/scores.json
-    and reports/baselines/timings.json (baselines), reports/samplers.json (if there) and
-    reports/loss/MODEL.csv. Writes
+    Reads reports/scores.json and reports/timings.json (chain), reports/baselines/ and
+    reports/peft/ (the same files for the baselines and the PEFT twins), reports/samplers.json
+    (if there), reports/loss/MODEL.csv and configs/paper.yaml. Writes
     reports/tables.md (one table per target, the paper's figures beside ours, the training time
     each baseline needed to reach its chain model's quality), reports/summary.json (every
     ratio), reports/metrics/vs_*.json (the equal-quality time ratios, DVC metrics),
@@ -39,7 +46,9 @@ def compare(
     training seconds, chain model and baseline).
     """
     scores, timings = {}, {}
-    for directory in (reports, reports / "baselines"):
+    for directory in (reports, reports / "baselines", reports / "peft"):
+        if directory.name == "peft" and not (directory / "scores.json").exists():
+            continue  # the PEFT twins are optional for a hand-run compare
         scores.update(json.loads((directory / "scores.json").read_text()))
         timings.update(json.loads((directory / "timings.json").read_text()))
     histories = {name: read_history(reports / "loss" / f"{name}.csv") for name in MODELS if (reports / "loss" / f"{name}.csv").exists()}
@@ -47,6 +56,8 @@ def compare(
     text, summary = markdown_tables(scores, timings, histories)
     if (reports / "samplers.json").exists():
         text += "\n" + sampler_table(json.loads((reports / "samplers.json").read_text()))
+    peft_text, summary["peft"] = peft_tables(scores, timings, histories, paper_scale_share(paper_params))
+    text += "\n" + peft_text
     atomic_write(reports / "tables.md", lambda f: f.write(text.encode()))
     write_json(reports / "summary.json", summary)
     for comparison in COMPARISONS:
@@ -63,6 +74,13 @@ def compare(
                       "validation loss (EMA weights)")
     say(f"compare: wrote {reports / 'tables.md'}, {reports / 'summary.json'}, {reports / 'metrics'}/*.json, "
         f"{reports / 'loss_curves.png'} and {reports / 'time_to_quality'}/")
+
+
+def paper_scale_share(params_file: Path):
+    """What PEFT trains of the paper-scale U-Net, built on the meta device (shapes, no memory)."""
+    params = load_params(params_file)
+    with torch.device("meta"):
+        return trainable_share(UNet(params.model, params.data.image_size), "peft")
 
 
 def curve(history: list[dict], offset: float = 0.0) -> list[tuple[float, float]]:

@@ -11,7 +11,7 @@ import typer
 
 from diffmodel import metrics, report
 from diffmodel.chain import CHAIN, MODELS
-from diffmodel.checkpoint import write_json
+from diffmodel.checkpoint import WEIGHTS, write_json
 from diffmodel.config import load_params
 from diffmodel.data.prepared import load_domain
 from diffmodel.evaluate import evaluate_model, headline, training_timings
@@ -63,7 +63,7 @@ def evaluate(
         frames = PROCESS_FRAMES if spec.task == "inpainting" else 0
         result = evaluate_model(model, data, cfg, inception, fid_reason, frames, progress=not quiet, desc=f"evaluate {name}")
         scores[name] = result.metrics
-        timings[name] = training_timings(model.meta)
+        timings[name] = {**training_timings(model.meta), "weights_bytes": (spec.directory() / WEIGHTS).stat().st_size}
         write_json(metrics_dir / f"{name}.json", headline(spec.task, scores[name], timings[name]))
         batch = result.first_batch
         condition_title = "masked input" if spec.task == "inpainting" else "grayscale input"

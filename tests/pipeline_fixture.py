@@ -22,7 +22,7 @@ MICRO_PARAMS = {
               "head_channels": 8, "groups": 4},
     "diffusion": {"steps": 50, "beta_start": 0.0001, "beta_end": 0.2, "loss": "l2"},
     "train": {"epochs": 2, "subset_epochs": 1, "batch_size": 8, "warmup_steps": 2, "session_epochs": 1},
-    "adapt": {"epochs": 1, "subset_epochs": 1, "batch_size": 8, "warmup_steps": 2, "session_epochs": 1},
+    "adapt": {"epochs": 1, "subset_epochs": 1, "batch_size": 8, "warmup_steps": 2, "session_epochs": 1, "method": "full"},
     "baselines": {"cap_factor": 3},
     "evaluate": {"sampler": "ddim", "steps": 3, "eta": 0.0, "count": 8, "batch_size": 8, "seed": 1},
     "samplers": {"ddim_steps": [2, 3], "count": 8},
@@ -43,7 +43,7 @@ class MicroProject:
         for name in ("dvc.yaml", ".dvcignore"):
             shutil.copy(ROOT / name, path / name)
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for package in ("diffmodel", "stages"):
+        for package in ("diffmodel", "stages", "configs"):
             shutil.copytree(ROOT / package, path / package, ignore=ignore)
         self.write_params(MICRO_PARAMS)
         self.run("git", "init", "-q")

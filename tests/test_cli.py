@@ -50,3 +50,20 @@ def test_inspect_says_what_a_checkpoint_is(workdir):
     result = diffmodel(workdir, "inspect", "models/base")
     assert result.returncode == 0, result.stderr
     assert "inpainting on faces, complete" in result.stdout and "initialised from: scratch" in result.stdout
+
+
+def test_export_makes_a_peft_model_standalone_and_inspect_says_what_it_stores(workdir, tmp_path):
+    adapt = subprocess.run([sys.executable, "-m", "stages.train", "peft_faces", "--quiet"], cwd=workdir, env=stage_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert adapt.returncode == 0, adapt.stderr
+    inspected = diffmodel(workdir, "inspect", "models/peft_faces")
+    assert "initialised from: base" in inspected.stdout and "method: peft" in inspected.stdout
+    assert "only the trained tensors" in inspected.stdout
+    exported = diffmodel(workdir, "export", "models/peft_faces", str(tmp_path / "alone"))
+    assert exported.returncode == 0, exported.stderr
+    assert "full weights" in diffmodel(workdir, "inspect", str(tmp_path / "alone")).stdout
+    shutil.copy(workdir / "face.png", tmp_path)
+    sampled = diffmodel(tmp_path, "sample", "alone", "face.png", "--steps", "2")  # no models/base anywhere near
+    assert sampled.returncode == 0, sampled.stderr
+    refused = diffmodel(workdir, "export", "models/nothing", str(tmp_path / "none"))
+    assert refused.returncode == 2 and "not a checkpoint directory" in refused.stderr

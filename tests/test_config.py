@@ -158,3 +158,9 @@ def test_plain_dict_is_json_ready():
 def test_the_code_defaults_are_what_params_yaml_runs():
     """One source of defaults: tests and benchmarks that build Params() exercise the pipeline's configuration."""
     assert load_params(Path(__file__).resolve().parents[1] / "params.yaml") == Params()
+
+
+def test_peft_is_an_adaptation_method_only(tmp_path):
+    assert load_params(params_file(tmp_path, "adapt: {method: peft}")).adapt.method == "peft"
+    assert load_error(tmp_path, "adapt: {method: lora}") == "adapt.method: must be one of full, peft, got 'lora'"
+    assert load_error(tmp_path, "train: {method: peft}").startswith("train.method: must be full")

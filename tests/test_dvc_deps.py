@@ -56,6 +56,6 @@ def test_each_model_has_a_training_stage_with_its_data_parent_and_params(model):
 
 def test_the_evaluations_read_every_model_they_score():
     for name, stage in STAGES.items():
-        if name.startswith("evaluate@"):
+        if name.startswith("evaluate"):
             scored = stage["cmd"].split("stages.evaluate ")[1].split(" --")[0].split()
             assert {f"models/{m}" for m in scored} <= set(stage["deps"])

@@ -12,7 +12,8 @@ from pipeline_fixture import MICRO_PARAMS, MicroProject
 
 CHAIN_STAGES = {"prepare", "train@base", "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain"}
 BASELINE_STAGES = {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines"}
-ALL_STAGES = CHAIN_STAGES | BASELINE_STAGES | {"samplers", "compare"}
+PEFT_STAGES = {"train@peft_faces", "train@peft_landscapes", "evaluate_peft"}
+ALL_STAGES = CHAIN_STAGES | BASELINE_STAGES | PEFT_STAGES | {"samplers", "compare"}
 
 
 def stages_run(output: str) -> set[str]:
@@ -95,6 +96,18 @@ def test_compare_writes_tables_from_the_measured_files(project):
         assert (project.path / "reports" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_peft_twins_store_deltas_and_compare_tables_them(project):
+    tables = (project.path / "reports/tables.md").read_text()
+    assert "## Full fine-tuning vs PEFT (FineDiffusion)" in tables and "configs/paper.yaml" in tables
+    twins = json.loads((project.path / "reports/summary.json").read_text())["peft"]["twins"]
+    for full, twin in (("colorize_faces", "peft_faces"), ("colorize_landscapes", "peft_landscapes")):
+        stored, whole = ((project.path / "models" / name / "model.pt").stat().st_size for name in (twin, full))
+        assert twins[full]["stored_percent"] == round(100 * stored / whole, 2) < 50
+        meta = json.loads((project.path / "models" / twin / "meta.json").read_text())
+        assert meta["stores"] == "delta" and meta["method"] == "peft"
+        assert f"| {twin} | peft |" in tables and f"| {full} | full |" in tables
+
+
 def test_repro_again_does_nothing(project):
     result = project.run("dvc", "repro")
     assert stages_run(result.stdout) == set()
@@ -106,6 +119,7 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
     assert stages_run(result.stdout) == {
         "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain",
         "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines", "samplers", "compare",
+        "train@peft_faces", "train@peft_landscapes", "evaluate_peft",
     }
     # the persisted 1-epoch model is continued, not retrained; its child has a new parent
     assert "colorize_faces: continuing the finished 1-epoch run to 2 epochs" in result.stdout
@@ -119,8 +133,12 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
 
 @pytest.mark.parametrize("section, key, value, expected", [
     ("train", "epochs", 3, {"train@base", "train@baseline_batch"}),
-    ("adapt", "lr", 0.001, {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization", "train@scratch_landscapes"}),
-    ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines"}),
+    ("adapt", "lr", 0.001, {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization",
+                            "train@scratch_landscapes", "train@peft_faces", "train@peft_landscapes"}),
+    # with PEFT the twins only say "already complete" (tests/test_peft.py: the method is fingerprinted)
+    ("adapt", "method", "peft", {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization",
+                                 "train@scratch_landscapes", "train@peft_faces", "train@peft_landscapes"}),
+    ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines", "evaluate_peft"}),
     ("baselines", "cap_factor", 4, {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes"}),
     ("data", "num_subsets", 4, {"prepare"}),
 ])
@@ -142,7 +160,7 @@ def test_code_no_training_stage_imports_reruns_evaluation_only(project):
     report = project.path / "diffmodel/report.py"  # drawing figures: no training stage imports it
     report.write_text(report.read_text() + "\n# an edit\n")
     result = project.run("dvc", "repro")
-    assert stages_run(result.stdout) == {"evaluate@chain", "evaluate@baselines", "compare"}
+    assert stages_run(result.stdout) == {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "compare"}
 
 
 def test_a_training_code_change_retrains_the_model_saying_why(project):

@@ -1,0 +1,212 @@
+"""Parameter-efficient fine-tuning (FineDiffusion): what trains, what is stored, and that a
+delta checkpoint rebuilds exactly, resumes bitwise, and refuses a changed or missing parent."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from diffmodel import checkpoint, peft
+from diffmodel.chain import MODELS
+from diffmodel.checkpoint import CheckpointError
+from diffmodel.config import DiffusionConfig, ModelConfig, Params, TrainConfig
+from diffmodel.data import synthetic
+from diffmodel.data.prepared import save_domain
+from diffmodel.errors import UserError
+from diffmodel.train import Limits, Trainer, TrainJob
+from diffmodel.unet import UNet
+
+MODEL = ModelConfig(channels=8, channel_mults=(1, 2), blocks_per_level=1, attention_resolutions=(8,), head_channels=8, groups=4)
+DIFFUSION = DiffusionConfig(steps=50, beta_start=1e-4, beta_end=0.2)
+SCHEDULE = TrainConfig(epochs=2, subset_epochs=1, batch_size=8, warmup_steps=2, session_epochs=1, seed=5)
+PEFT = dataclasses.replace(SCHEDULE, epochs=3, lr=0.01, method="peft")
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(2, 4), nn.SiLU(), nn.Linear(4, 4, bias=False))
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.norm = nn.GroupNorm(2, 4)
+        self.project = nn.Linear(4, 4, bias=False)
+        self.block = nn.Sequential(nn.Conv2d(4, 4, 1, bias=False), nn.LayerNorm(4))
+
+
+def test_the_rule_trains_biases_norms_and_embedders_only():
+    assert peft.trainable_names(Tiny(), "peft") == {
+        "embed.0.weight", "embed.0.bias", "embed.2.weight", "conv.bias", "norm.weight", "norm.bias",
+        "block.1.weight", "block.1.bias"}
+    assert peft.trainable_names(Tiny(), "full") == {name for name, _ in Tiny().named_parameters()}
+    with pytest.raises(ValueError, match="lora"):
+        peft.trainable_names(Tiny(), "lora")
+
+
+def test_the_default_unets_share_is_counted_from_its_tensors():
+    share = peft.trainable_share(UNet(Params().model, 32), "peft")
+    model = UNet(Params().model, 32)
+    biases = sum(p.numel() for n, p in model.named_parameters() if n.endswith(".bias"))
+    norm_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.GroupNorm))
+    embed_weights = sum(p.numel() for n, p in model.embed.named_parameters() if n.endswith("weight"))
+    assert share.trainable == biases + norm_weights + embed_weights
+    assert share.total == sum(p.numel() for p in model.parameters())
+    assert 1 < share.percent < 5  # a 0.3M-parameter U-Net: far more than FineDiffusion's 1.77 % of DiT-XL
+
+
+def test_frozen_parameters_get_no_gradient_and_share_the_ema_copy():
+    model = Tiny()
+    trainable = peft.freeze(model, "peft")
+    ema = Tiny().requires_grad_(False)
+    ema.load_state_dict(model.state_dict())
+    peft.share_frozen(ema, model)
+    assert ema.conv.weight is model.conv.weight and ema.conv.bias is not model.conv.bias
+    assert {id(p) for p in trainable} == {id(p) for p in model.parameters() if p.requires_grad}
+    model.conv(torch.ones(1, 3, 3, 3)).sum().backward()
+    assert model.conv.weight.grad is None and model.conv.bias.grad is not None
+    # weights + EMA copies of trainable ones + grad and two Adam moments per trainable one
+    weights = sum(p.numel() for p in model.parameters()) * 4
+    trained = sum(p.numel() for p in trainable) * 4
+    assert peft.training_state_bytes(model, ema) == weights + trained + 3 * trained
+
+
+# ----------------------------------------------------------------------------- training
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A trained micro base (faces inpainting) and faces data, shared by the tests below."""
+    root = tmp_path_factory.mktemp("peft")
+    splits = {split: synthetic.render_faces(count, 16, seed) for seed, (split, count) in
+              enumerate((("train", 32), ("val", 8), ("test", 8)))}
+    save_domain(root / "data", splits, 2, {"source": "synthetic"})
+    Trainer(job(root, "base", "inpainting", SCHEDULE, init=None), Limits(quiet=True), log=lambda m: None).run()
+    return root
+
+
+def job(root: Path, name: str, task: str, schedule: TrainConfig, init: str | None = "base") -> TrainJob:
+    return TrainJob(name=name, task=task, domain="faces", data_dir=root / "data", out_dir=root / "models" / name,
+                    model=MODEL, diffusion=DIFFUSION, schedule=schedule, init=root / "models" / init if init else None)
+
+
+def train(root: Path, name: str, schedule: TrainConfig = PEFT, limits: Limits = Limits(quiet=True), init: str = "base") -> Trainer:
+    trainer = Trainer(job(root, name, "colorization", schedule, init), limits, log=lambda m: None)
+    trainer.run()
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def adapted(workspace) -> Trainer:
+    return train(workspace, "adapted")
+
+
+def test_peft_changes_only_the_trainable_tensors_and_stores_only_them(workspace, adapted):
+    parent, _ = checkpoint.load_weights(workspace / "models/base")
+    rebuilt, meta = checkpoint.load_weights(workspace / "models/adapted")
+    names = peft.trainable_names(UNet(MODEL, 16), "peft")
+    for key, tensor in rebuilt["ema"].items():
+        if key in names:
+            assert not torch.equal(tensor, parent["ema"][key]), f"{key} did not train"
+        else:
+            assert torch.equal(tensor, parent["ema"][key]), f"frozen {key} changed"
+    stored = torch.load(workspace / "models/adapted/model.pt", weights_only=True)["ema"]
+    assert set(stored) == names
+    state = checkpoint.load_state(workspace / "models/adapted", meta)
+    assert set(state["online"]) == set(state["ema"]) == names
+    assert len(state["optimizer"]["state"]) == len(names)  # no Adam moments for frozen tensors
+    full_bytes = (workspace / "models/base/model.pt").stat().st_size
+    assert (workspace / "models/adapted/model.pt").stat().st_size < 0.25 * full_bytes
+    assert meta["method"] == "peft" and meta["stores"] == "delta"
+    assert meta["trainable"]["trainable_parameters"] == sum(t.numel() for t in stored.values())
+
+
+def test_the_rebuilt_weights_are_the_trained_model_exactly(workspace, adapted):
+    rebuilt, _ = checkpoint.load_weights(workspace / "models/adapted")
+    in_memory = adapted.ema.state_dict()
+    assert rebuilt["ema"].keys() == in_memory.keys()
+    for key in in_memory:
+        assert torch.equal(rebuilt["ema"][key], in_memory[key]), key
+
+
+def test_a_peft_child_of_a_peft_model_rebuilds_through_both_deltas(workspace, adapted):
+    grandchild = train(workspace, "grandchild", dataclasses.replace(PEFT, epochs=1), init="adapted")
+    rebuilt, meta = checkpoint.load_weights(workspace / "models/grandchild")
+    assert meta["parent"]["name"] == "adapted"
+    for key, tensor in grandchild.ema.state_dict().items():
+        assert torch.equal(rebuilt["ema"][key], tensor), key
+
+
+def test_an_interrupted_peft_run_resumes_bitwise(workspace, adapted):
+    train(workspace, "resumed", limits=Limits(max_sessions=1, quiet=True))
+    assert not checkpoint.read_meta(workspace / "models/resumed")["complete"]
+    train(workspace, "resumed")
+    resumed, meta = checkpoint.load_weights(workspace / "models/resumed")
+    reference, _ = checkpoint.load_weights(workspace / "models/adapted")
+    assert meta["resumes"] == 1
+    for key in reference["ema"]:
+        assert torch.equal(resumed["ema"][key], reference["ema"][key]), key
+
+
+def test_a_changed_or_missing_parent_is_a_one_line_error_naming_both(workspace, adapted, tmp_path):
+    copy = tmp_path / "models"
+    shutil.copytree(workspace / "models/adapted", copy / "adapted")
+    meta = json.loads((copy / "adapted/meta.json").read_text())
+    meta["parent"]["path"] = str(tmp_path / "elsewhere/base")
+    (copy / "adapted/meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError) as missing:
+        checkpoint.load_weights(copy / "adapted")
+    assert "\n" not in str(missing.value) and "adapted" in str(missing.value) and "elsewhere/base is missing" in str(missing.value)
+
+    # a sibling of the recorded name is found (a models/ folder moved), and its hash is checked
+    shutil.copytree(workspace / "models/base", copy / "base")
+    checkpoint.load_weights(copy / "adapted")
+    other = train(workspace, "other_base", dataclasses.replace(SCHEDULE, epochs=1, method="full"), init="base")
+    assert other.ema is not None
+    shutil.rmtree(copy / "base")
+    shutil.copytree(workspace / "models/other_base", copy / "base")
+    with pytest.raises(CheckpointError) as changed:
+        checkpoint.load_weights(copy / "adapted")
+    message = str(changed.value)
+    assert "\n" not in message and f"{copy / 'adapted'}" in message and f"{copy / 'base'}" in message
+    assert "retrain it (`dvc repro train@adapted`)" in message
+
+
+def test_export_writes_a_standalone_full_model(workspace, adapted, tmp_path):
+    checkpoint.export(workspace / "models/adapted", tmp_path / "exported")
+    shutil.copytree(tmp_path / "exported", tmp_path / "alone/exported")  # no parent anywhere near it
+    standalone, meta = checkpoint.load_weights(tmp_path / "alone/exported")
+    rebuilt, _ = checkpoint.load_weights(workspace / "models/adapted")
+    assert meta["stores"] == "full" and meta["exported_from"]["path"] == str(workspace / "models/adapted")
+    assert standalone["ema"].keys() == rebuilt["ema"].keys()
+    assert all(torch.equal(standalone["ema"][k], rebuilt["ema"][k]) for k in rebuilt["ema"])
+    with pytest.raises(CheckpointError, match="export to another directory"):
+        checkpoint.export(workspace / "models/adapted", workspace / "models/adapted")
+
+
+def test_switching_the_method_retrains_and_says_why(workspace, adapted):
+    messages = []
+    shutil.copytree(workspace / "models/adapted", workspace / "models/switched")
+    Trainer(job(workspace, "switched", "colorization", dataclasses.replace(PEFT, method="full")),
+            Limits(quiet=True), log=messages.append).run()
+    assert any("training params changed (method)" in m for m in messages), messages
+    assert checkpoint.read_meta(workspace / "models/switched")["stores"] == "full"
+
+
+def test_peft_from_scratch_is_refused(workspace):
+    with pytest.raises(UserError, match="fine-tunes a trained parent"):
+        Trainer(job(workspace, "nothing", "colorization", PEFT, init=None))
+
+
+def test_twins_are_peft_and_models_from_scratch_always_train_fully():
+    params = dataclasses.replace(Params(), adapt=dataclasses.replace(Params().adapt, method="peft"))
+    assert MODELS["colorize_faces"].schedule(params).method == "peft"  # adapt.method chooses for the chain
+    assert MODELS["scratch_colorization"].schedule(params).method == "full"
+    assert MODELS["peft_faces"].schedule(Params()).method == "peft"
+    assert MODELS["colorize_faces"].schedule(Params()).method == "full"
+    assert MODELS["peft_landscapes"].parent == "peft_faces"
+    for name in ("peft_faces", "peft_landscapes"):
+        twin = MODELS[MODELS[name].twin_of]
+        assert (MODELS[name].task, MODELS[name].domain) == (twin.task, twin.domain)
