@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.throughput --params params.yaml --json
     .venv/bin/python -m benchmarks.throughput --batch-size 64 --device cuda
     .venv/bin/python -m benchmarks.throughput --train-only --compile   # is torch.compile worth it here?
+    .venv/bin/python -m benchmarks.throughput --train-only --method peft   # PEFT's step beside the full one
 
 What is timed, and how:
 
@@ -11,7 +12,8 @@ What is timed, and how:
   batch to tensors, degrade it with the task, noisy input and loss, backward, LR warmup,
   gradient clipping, Adam step, zero_grad, EMA update - with the Trainer's channels_last
   model and (on CUDA) its bf16 autocast. `--warmup` steps are run first and not timed;
-  the median of `--iters` timed steps gives images/second.
+  the median of `--iters` timed steps gives images/second. `--method peft` times a PEFT
+  step too (diffmodel/peft.py: biases, norms and embedders train, no gradient for the rest).
 * sampling: the inference path the evaluate stage uses (diffmodel.inference.restore on the
   EMA network in eval mode): DDIM with `--ddim-steps` steps, and DDPM over every step of
   the schedule. DDPM is 20x the work of DDIM-50, so it runs once on a small batch; DDIM
@@ -47,6 +49,7 @@ import torch
 from diffmodel.config import ConfigError, Params, load_params
 from diffmodel.data.prepared import to_tensor
 from diffmodel.data.synthetic import render_faces, render_landscapes
+from diffmodel import peft
 from diffmodel.diffusion import Schedule
 from diffmodel.inference import LoadedModel, restore
 from diffmodel.tasks import make_task
@@ -96,6 +99,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="train in contiguous NCHW instead of the Trainer's channels_last")
     parser.add_argument("--sample-channels-last", action="store_true",
                         help="sample with a channels_last network (the evaluate stage does not)")
+    parser.add_argument("--method", choices=peft.METHODS, default="full",
+                        help="full: time the full fine-tuning step; peft: time the PEFT step beside it (default: full)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training model (compile time is reported)")
     parser.add_argument("--train-only", action="store_true", help="time the training step only (no sampling)")
     parser.add_argument("--json", action="store_true", help="also print one JSON line with every number")
@@ -161,7 +166,8 @@ def images(task: str, count: int, size: int, seed: int) -> np.ndarray:
     return render_landscapes(count, size, seed)[0]
 
 
-def time_training(params: Params, args: argparse.Namespace, device: torch.device) -> tuple[Phase, float | None, int]:
+def time_training(params: Params, args: argparse.Namespace, device: torch.device,
+                  method: str = "full") -> tuple[Phase, float | None, int]:
     """Warm up, then time `args.iters` Trainer steps. Returns the phase, compile seconds and parameter count."""
     cfg, size = params.train, params.data.image_size
     torch.manual_seed(cfg.seed)
@@ -171,8 +177,10 @@ def time_training(params: Params, args: argparse.Namespace, device: torch.device
 
     model = build_model(params.model, size, cfg.dropout).to(device)
     parameters = count_parameters(model)
+    trainable = peft.freeze(model, method)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    peft.share_frozen(ema, model)
+    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     network = torch.compile(model) if args.compile else model
@@ -246,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     wall_clock = time.perf_counter()
 
     train, compile_seconds, parameters = time_training(params, args, device)
+    train_peft = time_training(params, args, device, "peft")[0] if args.method == "peft" else None
     ddim = ddim_small = ddpm = None
     if not args.train_only:
         ddim = time_sampling(params, args, device, "ddim", args.sample_batch, repeats=args.ddim_repeats)
@@ -310,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     per_step = batch * params.train.accumulate
     add("training step", per_step, f"{per_step / step:.1f} img/s",
         f"median {step:.3f} s/step (min {min(train.wall):.3f}, max {max(train.wall):.3f})", train)
+    if train_peft is not None:
+        share = peft.trainable_share(build_model(model_cfg, size), "peft")
+        add("training step, PEFT", per_step, f"{per_step / train_peft.median:.1f} img/s",
+            f"median {train_peft.median:.3f} s/step: {step / train_peft.median:.2f}x full's speed; "
+            f"{share.percent:.2f} % of the parameters train", train_peft)
     if ddim is not None:
         add(f"DDIM-{args.ddim_steps} sampling", args.sample_batch, f"{ddim.median / args.sample_batch:.3f} s/img",
             f"median {ddim.median:.2f} s/batch of {len(ddim.wall)} run(s)", ddim)
@@ -324,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         if k == 0:
             print("  " + "  ".join("-" * w for w in widths))
     print()
-    phases = [p for p in (train, ddim, ddim_small, ddpm) if p is not None]
+    phases = [p for p in (train, train_peft, ddim, ddim_small, ddpm) if p is not None]
     final_gpu = f", GPU {max(p.peak_gpu_mb for p in phases):.0f} MB" if device.type == "cuda" else ""
     print(f"  peak memory of the whole run: RSS {peak_rss_mb():.0f} MB{final_gpu} "
           f"({rss_at_start:.0f} MB of it before any work: the Python process with torch imported)")
@@ -344,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
             "train": {"images_per_second": per_step / step, "images_per_step": per_step, "median_step_seconds": step, "step_seconds": train.wall,
                       "compile_seconds": compile_seconds, "cpu_per_wall": train.cpu_per_wall,
                       "peak_rss_mb": train.peak_rss_mb, "peak_gpu_mb": train.peak_gpu_mb},
+            "train_peft": None if train_peft is None else {
+                "images_per_second": per_step / train_peft.median, "median_step_seconds": train_peft.median,
+                "speedup": step / train_peft.median, "step_seconds": train_peft.wall},
             "ddim": None if ddim is None else {
                 "steps": args.ddim_steps, "batch": args.sample_batch, "seconds_per_image": ddim.median / args.sample_batch,
                 "cpu_per_wall": ddim.cpu_per_wall, "peak_rss_mb": ddim.peak_rss_mb, "peak_gpu_mb": ddim.peak_gpu_mb},
