@@ -12,10 +12,12 @@ trained until it reaches its chain counterpart's quality (validation loss), or a
     scratch_colorization  face colorization from random initialisation
     scratch_landscapes    landscape colorization from random initialisation
 
-and the PEFT twins (FineDiffusion): each chain adaptation again, on the same data and epochs,
-training only biases, normalization layers and embedders (peft.py), to measure what that saves:
+and the PEFT twins (FineDiffusion): each chain adaptation again, from the same parent, on the
+same data and epochs, training only biases, normalization layers and embedders (peft.py), to
+measure what that saves and what it costs:
 
-    base ──> peft_faces ──> peft_landscapes
+    base ──> peft_faces                 (twin of colorize_faces)
+    colorize_faces ──> peft_landscapes  (twin of colorize_landscapes)
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("scratch_colorization", "colorization", "faces", None, "adapt", counterpart="colorize_faces"),
         ModelSpec("scratch_landscapes", "colorization", "landscapes", None, "adapt", counterpart="colorize_landscapes"),
         ModelSpec("peft_faces", "colorization", "faces", "base", "adapt", method="peft", twin_of="colorize_faces"),
-        ModelSpec("peft_landscapes", "colorization", "landscapes", "peft_faces", "adapt", method="peft",
+        ModelSpec("peft_landscapes", "colorization", "landscapes", "colorize_faces", "adapt", method="peft",
                   twin_of="colorize_landscapes"),
     )
 }

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
+import numpy as np
 import torch
 import typer
+from PIL import Image
+from tqdm import tqdm
 
-from . import report
+from . import photos, report
 from .checkpoint import WEIGHTS, CheckpointError, export as export_checkpoint, parent_directory, read_meta
-from .data.folders import load_image, one_line
+from .data.folders import IMAGE_SUFFIXES, image_files, load_image, one_line
 from .data.prepared import to_tensor
 from .evaluate import training_timings
-from .inference import load_model, restore
+from .inference import LoadedModel, load_model, restore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -58,6 +61,139 @@ def sample(
         columns.update({f"sample {k + 1}": result.output for k, result in enumerate(results)})
         written = report.sample_grid(columns, out / f"{path.stem}.png")
         typer.echo(f"{path} -> {written}")
+
+
+SAMPLER_OPTION = typer.Option("ddim", help="ddim (fast) or ddpm (every step of the training schedule).")
+STEPS_OPTION = typer.Option(50, min=1, help="DDIM steps.")
+SEED_OPTION = typer.Option(0, help="Same seed (and inputs), same output; sample k uses seed + k.")
+SAMPLES_OPTION = typer.Option(1, min=1, help="Outputs per image, different on purpose: OUT/<stem>_<k>.png, k = 1..K.")
+DEVICE_OPTION = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when there is one).")
+
+
+COMMAND_TASKS = {"colorize": "colorization", "inpaint": "inpainting"}
+
+
+def _load_for(checkpoint: Path, command: str, sampler: str, device: Optional[str]) -> LoadedModel:
+    task = COMMAND_TASKS[command]
+    if sampler not in ("ddim", "ddpm"):
+        _fail(f"--sampler: must be ddim or ddpm, got {sampler!r}")
+    try:
+        model = load_model(checkpoint, device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except CheckpointError as err:
+        _fail(str(err))
+    except RuntimeError as err:  # an unknown or unavailable --device
+        _fail(f"--device {device}: {one_line(err)}")
+    if model.task.name != task:
+        _fail(f"{checkpoint} was trained for {model.task.name}; `diffmodel {command}` needs a {task} model")
+    return model
+
+
+def _outputs(out: Path, stem: str, samples: int) -> list[Path]:
+    return [out / f"{stem}.png"] if samples == 1 else [out / f"{stem}_{k}.png" for k in range(1, samples + 1)]
+
+
+def _expand(inputs: list[Path]) -> list[Path]:
+    """Files as given, folders walked for images (sorted)."""
+    found = []
+    for path in inputs:
+        found += image_files(path) if path.is_dir() else [path]
+    return found
+
+
+@app.command()
+def colorize(
+    checkpoint: Path = typer.Argument(..., help="A colorization model directory, e.g. models/colorize_landscapes."),
+    inputs: List[Path] = typer.Argument(..., help=f"Image files and folders (walked for {', '.join(IMAGE_SUFFIXES)})."),
+    out: Path = typer.Option(..., "--out", help="Output directory: OUT/<stem>.png per input."),
+    samples: int = SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
+    sampler: str = SAMPLER_OPTION,
+    steps: int = STEPS_OPTION,
+    device: Optional[str] = DEVICE_OPTION,
+    batch_size: int = typer.Option(16, min=1, help="Photos coloured per model call."),
+) -> None:
+    """Colorize photos at their own size: the model colours each photo brought to its
+    resolution, and that colour is put under the photo's own full-resolution luminance, so the
+    output keeps every detail (and the gray) of the input. Colour inputs are turned gray first,
+    the way the model was trained. Unreadable files are reported and skipped; the exit status
+    is 1 when any failed.
+    """
+    model = _load_for(checkpoint, "colorize", sampler, device)
+    paths = _expand(inputs)
+    written, failed = 0, 0
+    with tqdm(total=len(paths), desc="colorize", unit="img", leave=False) as bar:
+        for start in range(0, len(paths), batch_size):
+            batch = []
+            for path in paths[start : start + batch_size]:
+                try:
+                    batch.append((path, photos.read_photo(path)))
+                except Exception as err:  # Pillow raises many types on damaged or foreign files
+                    tqdm.write(f"{path}: skipped, not a readable image ({one_line(err)})")
+                    failed += 1
+                    bar.update(1)
+            if not batch:
+                continue
+            coloured = [photos.colorize(model, [p for _, p in batch], seed + k, sampler, steps) for k in range(samples)]
+            for i, (path, _) in enumerate(batch):
+                for k, target in enumerate(_outputs(out, path.stem, samples)):
+                    _save_png(coloured[k][i], target)
+                written += 1
+                bar.update(1)
+    _summary(written, failed, out)
+
+
+@app.command()
+def inpaint(
+    checkpoint: Path = typer.Argument(..., help="An inpainting model directory, e.g. models/base."),
+    image: Path = typer.Argument(..., help="The photo to fill, at any size."),
+    out: Path = typer.Option(..., "--out", help="Output directory: OUT/<stem>.png."),
+    mask: Optional[Path] = typer.Option(None, help="Mask image, white = fill (resized to the photo if its size differs)."),
+    box: Optional[str] = typer.Option(None, help="The hole as X,Y,W,H in pixels (instead of --mask)."),
+    samples: int = SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
+    sampler: str = SAMPLER_OPTION,
+    steps: int = STEPS_OPTION,
+    device: Optional[str] = DEVICE_OPTION,
+) -> None:
+    """Fill a hole in a photo at its own size. The model sees a square window around the hole
+    (twice its size, at least the model's; the whole photo when smaller) at its resolution;
+    the result is pasted into the hole only, with a feathered edge inside it. Every pixel
+    outside the hole is the input's, exactly.
+    """
+    if (mask is None) == (box is None):
+        _fail("give the hole as --mask MASK.png or as --box X,Y,W,H (one of them)")
+    model = _load_for(checkpoint, "inpaint", sampler, device)
+    try:
+        photo = photos.read_photo(image)
+    except Exception as err:
+        _fail(f"{image}: not a readable image ({one_line(err)})")
+    if box is not None:
+        try:
+            x, y, w, h = (int(v) for v in box.split(","))
+        except ValueError:
+            _fail(f"--box: expected X,Y,W,H (four integers), got {box!r}")
+        hole = photos.box_hole(photo.shape[:2], (x, y, w, h))
+    else:
+        try:
+            hole = photos.mask_hole(mask, photo.shape[:2])
+        except Exception as err:
+            _fail(f"--mask {mask}: not a readable image ({one_line(err)})")
+    if not hole.any():
+        _fail("the hole is empty: the box lies outside the photo, or the mask has no white pixel")
+    for k, target in enumerate(_outputs(out, image.stem, samples)):
+        _save_png(photos.inpaint(model, photo, hole, seed + k, sampler, steps), target)
+    _summary(1, 0, out)
+
+
+def _save_png(pixels: np.ndarray, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(target)
+
+
+def _summary(written: int, failed: int, out: Path) -> None:
+    typer.echo(f"{written} written to {out}, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

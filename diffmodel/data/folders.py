@@ -46,7 +46,7 @@ def list_images(root: str | Path, classes: Sequence[str] = ()) -> ImageFiles:
     folders = _class_folders(root, tuple(classes))
     paths, labels = [], []
     for label, folder in enumerate(folders):
-        found = _image_files(folder)
+        found = image_files(folder)
         if not found:
             raise FolderError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) found")
         paths += found
@@ -139,7 +139,7 @@ def _class_folders(root: Path, classes: tuple[str, ...]) -> list[Path]:
     return [root / name for name in classes]
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     """Image files under `folder`, recursively, in a sorted (platform-independent) order."""
     found = (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
