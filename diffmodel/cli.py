@@ -156,7 +156,7 @@ def inpaint(
     device: Optional[str] = DEVICE_OPTION,
 ) -> None:
     """Fill a hole in a photo at its own size. The model sees a square window around the hole
-    (twice its size, at least the model's; the whole photo when smaller) at its resolution;
+    (4 times its size, at least the model's; the whole photo when smaller) at its resolution;
     the result is pasted into the hole only, with a feathered edge inside it. Every pixel
     outside the hole is the input's, exactly.
     """

@@ -5,9 +5,9 @@ its training resolution, and that colour (the chroma, Cb and Cr) is upsampled an
 photo's own full-resolution luminance (Y of ITU-R 601, the gray the model was trained on). The
 result's luminance is the input's up to rounding: no detail is lost to the model's resolution.
 
-Inpainting fills a hole from a square context window around it (twice the hole's size, at least
-the model's resolution; the whole photo when it is smaller than that), brought to the model's
-resolution; the filled window is brought back and pasted into the hole only, with a feathered
+Inpainting fills a hole from a square context window around it (CONTEXT times the hole's size,
+at least the model's resolution; the whole photo when it is smaller than that), brought to the
+model's resolution; the filled window is brought back and pasted into the hole only, with a feathered
 edge inside it. Every pixel outside the hole is the input's, exactly.
 """
 
@@ -25,6 +25,10 @@ from .inference import LoadedModel
 # full-range YCbCr (JPEG, ITU-R 601 luma): the luminance the colorization task trains on
 TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 TO_RGB = np.linalg.inv(TO_YCBCR)
+# window side / hole side. Measured with models/base on 12 built-in faces at 256 px, holes of
+# 40-80 px: PSNR in the hole 14.4 dB at 1.5 and 2, 14.9 at 3, 16.8 at 4 (the model was trained
+# on whole faces, each with a hole of half its side: more context looks more like that)
+CONTEXT = 4
 
 
 def read_photo(path: Path) -> np.ndarray:
@@ -102,12 +106,12 @@ def with_chroma(photo: np.ndarray, colour: np.ndarray) -> np.ndarray:
 
 
 def context_window(hole: np.ndarray, model_size: int) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of the region the model sees: a square twice the hole's size,
-    at least the model's, moved inside the photo; the whole photo when the square does not fit."""
+    """(top, left, height, width) of the region the model sees: a square CONTEXT times the hole's
+    size, at least the model's, moved inside the photo; the whole photo when the square does not fit."""
     height, width = hole.shape
     rows, cols = np.nonzero(hole)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    side = max(2 * (bottom - top), 2 * (right - left), model_size)
+    side = max(CONTEXT * (bottom - top), CONTEXT * (right - left), model_size)
     if side >= min(height, width):
         return 0, 0, height, width
     centre_y, centre_x = (top + bottom) // 2, (left + right) // 2

@@ -99,7 +99,10 @@ def test_a_mask_of_another_size_is_resized_and_the_window_fits_the_hole(models, 
     Image.fromarray(mask).save(tmp_path / "mask.png")
     hole = photos.mask_hole(tmp_path / "mask.png", picture.shape[:2])
     assert hole.sum() == 20 * 40 and hole[20:40, 80:120].all()
-    assert photos.context_window(hole, 16) == (0, 60, 80, 80)  # twice the hole's width, moved inside the photo
+    assert photos.context_window(hole, 16) == (0, 0, 100, 200)  # 4 x 40 does not fit in 100 rows: the whole photo
+    bigger = np.zeros((300, 400), bool)
+    bigger[20:40, 80:120] = True
+    assert photos.context_window(bigger, 16) == (0, 20, 160, 160)  # 4 x the hole's width, moved inside the photo
     filled = photos.inpaint(model, picture, hole, seed=0, steps=3)
     assert np.array_equal(filled[~hole], picture[~hole])
 
