@@ -37,7 +37,9 @@ def sample(
     steps: int = typer.Option(50, min=1, help="DDIM steps."),
     eta: float = typer.Option(0.0, min=0.0, help="DDIM noise (0: deterministic given the seed)."),
 ) -> None:
-    """Apply CHECKPOINT's task (inpainting or colorization) to IMAGES and save, per image, a
+    """The research view at the model's size: input | what it saw | samples, per image.
+
+    Applies CHECKPOINT's task (inpainting or colorization) to IMAGES and saves, per image, a
     PNG row: input | what the model saw | sample 1 | sample 2 ...
 
     Sampling uses the noise schedule the model was trained with, read from its meta.json.
@@ -112,8 +114,9 @@ def colorize(
     device: Optional[str] = DEVICE_OPTION,
     batch_size: int = typer.Option(16, min=1, help="Photos coloured per model call."),
 ) -> None:
-    """Colorize photos at their own size: the model colours each photo brought to its
-    resolution, and that colour is put under the photo's own full-resolution luminance, so the
+    """Colorize photos at their own size (files and folders).
+
+    The model colours each photo brought to its resolution, and that colour is put under the photo's own full-resolution luminance, so the
     output keeps every detail (and the gray) of the input. Colour inputs are turned gray first,
     the way the model was trained. Unreadable files are reported and skipped; the exit status
     is 1 when any failed.
@@ -155,7 +158,9 @@ def inpaint(
     steps: int = STEPS_OPTION,
     device: Optional[str] = DEVICE_OPTION,
 ) -> None:
-    """Fill a hole in a photo at its own size. The model sees a square window around the hole
+    """Fill a hole (--box or --mask) in a photo at its own size.
+
+    The model sees a square window around the hole
     (4 times its size, at least the model's; the whole photo when smaller) at its resolution;
     the result is pasted into the hole only, with a feathered edge inside it. Every pixel
     outside the hole is the input's, exactly.
