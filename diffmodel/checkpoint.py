@@ -134,12 +134,14 @@ def load_weights(directory: Path) -> tuple[dict, dict]:
 
 def parent_directory(directory: Path, meta: dict) -> Path | None:
     """Where a model's parent is: its recorded path (relative to the working directory, as the
-    stages write it), else a sibling of the same name (a models/ folder copied elsewhere)."""
+    stages write it) or a sibling of the same name (a models/ folder copied elsewhere) - the one
+    holding the weights it was trained from, else the first that exists (to report it)."""
     recorded = Path(meta["parent"]["path"])
-    for candidate in (recorded, Path(directory).parent / recorded.name):
-        if (candidate / META).exists():
+    found = [c for c in (recorded, Path(directory).parent / recorded.name) if (c / META).exists()]
+    for candidate in found:
+        if (read_meta(candidate) or {}).get("weights_sha256") == meta["parent"].get("sha256"):
             return candidate
-    return None
+    return found[0] if found else None
 
 
 def _on_parent(directory: Path, meta: dict, stored: dict) -> dict:
@@ -170,8 +172,8 @@ def export(directory: Path, out: Path) -> Path:
     """A standalone copy of a finished model in `out`: the full EMA weights (a PEFT delta
     rebuilt on its parents) and its meta.json, loadable without the parent chain."""
     directory, out = Path(directory), Path(out)
-    if out.resolve() == directory.resolve():
-        raise CheckpointError(f"{out}: is the model itself; export to another directory")
+    if (out / META).exists():
+        raise CheckpointError(f"{out}: already holds a model ({META}); export to a new directory")
     weights, meta = load_weights(directory)
     atomic_write(out / WEIGHTS, lambda f: torch.save(weights, f))
     exported = {k: v for k, v in meta.items() if k not in ("states", "weights_sha256")}

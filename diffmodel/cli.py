@@ -123,6 +123,11 @@ def colorize(
     """
     model = _load_for(checkpoint, "colorize", sampler, device)
     paths = _expand(inputs)
+    stems = {}
+    for path in paths:
+        if stems.setdefault(path.stem, path) != path:
+            _fail(f"{stems[path.stem]} and {path} would both be written to {out / path.stem}.png; "
+                  f"colorize them in separate runs (other --out) or rename one")
     written, failed = 0, 0
     with tqdm(total=len(paths), desc="colorize", unit="img", leave=False) as bar:
         for start in range(0, len(paths), batch_size):

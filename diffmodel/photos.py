@@ -107,12 +107,13 @@ def with_chroma(photo: np.ndarray, colour: np.ndarray) -> np.ndarray:
 
 def context_window(hole: np.ndarray, model_size: int) -> tuple[int, int, int, int]:
     """(top, left, height, width) of the region the model sees: a square CONTEXT times the hole's
-    size, at least the model's, moved inside the photo; the whole photo when the square does not fit."""
+    size, at least the model's, at most the photo's shorter side, moved inside the photo (the
+    model was trained on squares); the whole photo only when the hole does not fit in a square."""
     height, width = hole.shape
     rows, cols = np.nonzero(hole)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    side = max(CONTEXT * (bottom - top), CONTEXT * (right - left), model_size)
-    if side >= min(height, width):
+    side = min(max(CONTEXT * (bottom - top), CONTEXT * (right - left), model_size), height, width)
+    if side < max(bottom - top, right - left):
         return 0, 0, height, width
     centre_y, centre_x = (top + bottom) // 2, (left + right) // 2
     y = int(np.clip(centre_y - side // 2, 0, height - side))
@@ -135,8 +136,12 @@ def inpaint(model: LoadedModel, photo: np.ndarray, hole: np.ndarray, seed: int, 
     condition = clean * (1 - mask) + noise * mask
     filled = from_model(_sample(model, condition, mask, clean * (1 - mask), seed, sampler, steps))[0]
     filled = resize(filled, w, h).astype(np.float64)
-    # feathered inside the hole only: a band of about 1/64 of the window blends in the input
-    feather = Image.fromarray((window_hole * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(float(max(1.0, h / 64))))
+    # feathered inside the hole only, over a band narrow against the hole (a thin scratch is
+    # still filled): 1/64 of the window, at most a sixth of the hole's shorter side
+    rows, cols = np.nonzero(window_hole)
+    shorter = min(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+    radius = float(max(0.5, min(h / 64, shorter / 6)))
+    feather = Image.fromarray((window_hole * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius))
     alpha = (window_hole * np.asarray(feather) / 255.0)[..., None]
     result = photo.copy()
     blended = np.clip(alpha * filled + (1 - alpha) * window + 0.5, 0, 255).astype(np.uint8)

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from diffmodel.config import ConfigError, load_params
-from diffmodel.data.prepared import save_domain
-from diffmodel.data.sources import domain_splits
+from diffmodel.data.sources import prepare_domain
 from stages.common import PARAMS_OPTION, QUIET_OPTION, say, user_errors_are_one_line
 
 DOMAINS = ("faces", "landscapes")
@@ -36,10 +35,9 @@ def prepare(
             raise ConfigError(f"data.{name}.root: folder not found: {domain.root}")
     for name in DOMAINS:
         domain = data.domain(name)
-        splits, info = domain_splits(name, domain, data.image_size, data.seed, progress=not quiet)
-        manifest = save_domain(out / name, splits, data.num_subsets, info)
-        skipped = f", {len(info['skipped'])} unreadable files skipped (listed in manifest.json)" if info["skipped"] else ""
-        say(f"prepare: {name} ({info['source']}): {manifest['counts']} at {data.image_size}px, "
+        manifest = prepare_domain(name, domain, data.image_size, data.seed, data.num_subsets, out / name, progress=not quiet)
+        skipped = f", {len(manifest['skipped'])} unreadable files skipped (listed in manifest.json)" if manifest["skipped"] else ""
+        say(f"prepare: {name} ({manifest['source']}): {manifest['counts']} at {data.image_size}px, "
             f"{data.num_subsets} training subsets{skipped} -> {out / name}")
 
 

@@ -163,6 +163,11 @@ def test_a_changed_or_missing_parent_is_a_one_line_error_naming_both(workspace, 
     # a sibling of the recorded name is found (a models/ folder moved), and its hash is checked
     shutil.copytree(workspace / "models/base", copy / "base")
     checkpoint.load_weights(copy / "adapted")
+    # the recorded path exists but holds other weights: the sibling that matches is the parent
+    shutil.copytree(workspace / "models/base", tmp_path / "elsewhere/base")
+    shutil.copy(workspace / "models/adapted/meta.json", tmp_path / "elsewhere/base/meta.json")
+    checkpoint.load_weights(copy / "adapted")
+    shutil.rmtree(tmp_path / "elsewhere")
     other = train(workspace, "other_base", dataclasses.replace(SCHEDULE, epochs=1, method="full"), init="base")
     assert other.ema is not None
     shutil.rmtree(copy / "base")
@@ -182,8 +187,9 @@ def test_export_writes_a_standalone_full_model(workspace, adapted, tmp_path):
     assert meta["stores"] == "full" and meta["exported_from"]["path"] == str(workspace / "models/adapted")
     assert standalone["ema"].keys() == rebuilt["ema"].keys()
     assert all(torch.equal(standalone["ema"][k], rebuilt["ema"][k]) for k in rebuilt["ema"])
-    with pytest.raises(CheckpointError, match="export to another directory"):
-        checkpoint.export(workspace / "models/adapted", workspace / "models/adapted")
+    for taken in ("adapted", "base"):  # never over a model, least of all the parent
+        with pytest.raises(CheckpointError, match="already holds a model"):
+            checkpoint.export(workspace / "models/adapted", workspace / "models" / taken)
 
 
 def test_switching_the_method_retrains_and_says_why(workspace, adapted):

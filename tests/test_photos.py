@@ -99,7 +99,8 @@ def test_a_mask_of_another_size_is_resized_and_the_window_fits_the_hole(models, 
     Image.fromarray(mask).save(tmp_path / "mask.png")
     hole = photos.mask_hole(tmp_path / "mask.png", picture.shape[:2])
     assert hole.sum() == 20 * 40 and hole[20:40, 80:120].all()
-    assert photos.context_window(hole, 16) == (0, 0, 100, 200)  # 4 x 40 does not fit in 100 rows: the whole photo
+    assert photos.context_window(hole, 16) == (0, 50, 100, 100)  # 4 x 40 is more than 100 rows: the largest square
+    assert photos.context_window(np.ones((100, 200), bool), 16) == (0, 0, 100, 200)  # no square holds it: the photo
     bigger = np.zeros((300, 400), bool)
     bigger[20:40, 80:120] = True
     assert photos.context_window(bigger, 16) == (0, 20, 160, 160)  # 4 x the hole's width, moved inside the photo
@@ -159,3 +160,13 @@ def test_every_kind_of_image_file_reads_as_upright_rgb(tmp_path):
     deep = photos.read_photo(tmp_path / "deep.png")[..., 0].astype(float)
     assert np.abs(deep - photos.luminance(picture).astype(np.uint16)).max() <= 1  # 16 bits scaled, not clipped
     assert photos.read_photo(tmp_path / "phone.jpg").shape == (40, 30, 3)
+
+
+def test_two_inputs_with_one_output_name_are_refused_before_any_work(models, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(photo(40, 30)).save(tmp_path / folder / "IMG_1.jpg")
+    result = runner.invoke(app, ["colorize", str(models / "colorizer"), str(tmp_path / "a"), str(tmp_path / "b"),
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "would both be written to" in result.output
+    assert not (tmp_path / "out").exists()

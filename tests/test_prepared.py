@@ -1,6 +1,8 @@
 """Preparing a domain from a folder of real images: the split, what is decoded, the arrays written, the content hash."""
 
 import hashlib
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +12,16 @@ from diffmodel.config import DomainConfig
 from diffmodel.data.prepared import SPLITS, load_domain, save_domain
 from diffmodel.config import ConfigError
 from diffmodel.data import folders
-from diffmodel.data.sources import domain_splits
+from diffmodel.data.sources import prepare_domain
+
+
+def domain_splits(name, cfg, image_size, seed, directory=None):
+    """The splits prepare writes for a domain, read back, and its manifest (as the stage does it)."""
+    domain_splits.runs = getattr(domain_splits, "runs", 0) + 1
+    directory = directory or Path(f"/tmp/diffmodel-test-prepared-{os.getpid()}-{domain_splits.runs}")
+    manifest = prepare_domain(name, cfg, image_size, seed, 1, directory)
+    prepared = load_domain(directory)
+    return {split: np.array(getattr(prepared, split)) for split in SPLITS}, manifest
 
 
 @pytest.fixture
@@ -83,3 +94,20 @@ def test_saved_arrays_load_back_and_the_hash_covers_names_shapes_and_bytes(tmp_p
 
     splits["val"][0, 0, 0, 0] ^= 1
     assert save_domain(tmp_path / "e", splits, 3, {"source": "test"})["content_hash"] != manifest["content_hash"]
+
+
+def test_a_split_file_appears_only_complete(tmp_path):
+    from diffmodel.data.prepared import NpyWriter
+
+    images = np.arange(4 * 2 * 2 * 3, dtype=np.uint8).reshape(4, 2, 2, 3)
+    writer = NpyWriter(tmp_path / "train.npy", images.shape)
+    writer.write(images[:1])
+    writer.write(images[1:])
+    assert not (tmp_path / "train.npy").exists()  # until finish()
+    writer.finish()
+    assert np.array_equal(np.load(tmp_path / "train.npy"), images)
+    short = NpyWriter(tmp_path / "val.npy", (3, 2, 2, 3))
+    short.write(images[:2])
+    with pytest.raises(ValueError, match="2 images written, 3 expected"):
+        short.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npy"]  # no partial file left

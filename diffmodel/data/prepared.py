@@ -5,20 +5,23 @@
                                      Algorithm 2's subsets are contiguous ranges
       manifest.json                  counts, source, size, subsets, content hash, skipped files
 
-Arrays are memory-mapped, so a CelebA-HQ-sized training set is not read into RAM at once.
+Arrays are written a few images at a time (NpyWriter) and memory-mapped when read, so a
+CelebA-HQ-sized training set is never in RAM at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..checkpoint import atomic_write, write_json
+from ..checkpoint import write_json
 from ..errors import UserError
 from .subsets import subset_ranges
 
@@ -55,21 +58,72 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
+class NpyWriter:
+    """A uint8 (N, H, W, 3) .npy file written a few images at a time, so memory holds what one
+    write() is given whatever N. It becomes `path` (atomically) at finish(), once all N are in."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...]):
+        self.path, self.shape, self.count = Path(path), tuple(int(n) for n in shape), 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self.file = os.fdopen(fd, "wb")
+        self._io(lambda: np.lib.format.write_array_header_1_0(
+            self.file, {"descr": "|u1", "fortran_order": False, "shape": self.shape}))
+
+    def write(self, images: np.ndarray) -> None:
+        images = np.ascontiguousarray(images, dtype=np.uint8).reshape(-1, *self.shape[1:])
+        if self.count + len(images) > self.shape[0]:
+            raise ValueError(f"{self.path}: more than the {self.shape[0]} images it was opened for")
+        self._io(lambda: self.file.write(memoryview(images).cast("B")))
+        self.count += len(images)
+
+    def finish(self) -> None:
+        if self.count != self.shape[0]:
+            self.discard()
+            raise ValueError(f"{self.path}: {self.count} images written, {self.shape[0]} expected")
+        self._io(lambda: (self.file.flush(), os.fsync(self.file.fileno())))
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        self.file.close()
+        Path(self.tmp).unlink(missing_ok=True)
+
+    def _io(self, action) -> None:
+        try:
+            action()
+        except OSError as err:  # a full disk: one line, and no half-written file left behind
+            self.discard()
+            raise PreparedDataError(f"could not write {self.path}: {err.strerror or err}") from None
+
+
 def save_domain(directory: Path, splits: dict[str, np.ndarray], num_subsets: int, info: dict) -> dict:
-    directory = Path(directory)
-    digest = hashlib.sha256()
+    """Write in-memory splits (the synthetic source) and the manifest."""
     for split in SPLITS:
-        array = np.ascontiguousarray(splits[split], dtype=np.uint8)
-        digest.update(split.encode() + str(array.shape).encode())
-        digest.update(memoryview(array).cast("B"))  # the bytes in place: tobytes() would copy them
-        atomic_write(directory / f"{split}.npy", lambda f, a=array: np.save(f, a))
-    size = splits["train"].shape[1]
+        writer = NpyWriter(Path(directory) / f"{split}.npy", splits[split].shape)
+        writer.write(splits[split])
+        writer.finish()
+    return write_manifest(directory, num_subsets, info)
+
+
+def write_manifest(directory: Path, num_subsets: int, info: dict) -> dict:
+    """manifest.json of the split files already in `directory`: counts, subsets, content hash."""
+    directory = Path(directory)
+    shapes, digest = {}, hashlib.sha256()
+    for split in SPLITS:  # read back in blocks: the hash never needs a split in memory
+        with open(directory / f"{split}.npy", "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shapes[split] = read_header(f)[0]
+            digest.update(split.encode() + str(shapes[split]).encode())
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
     manifest = {
         **info,
-        "image_size": size,
-        "counts": {split: int(len(splits[split])) for split in SPLITS},
+        "image_size": shapes["train"][1],
+        "counts": {split: int(shapes[split][0]) for split in SPLITS},
         "num_subsets": num_subsets,
-        "subsets": subset_ranges(len(splits["train"]), num_subsets),
+        "subsets": subset_ranges(shapes["train"][0], num_subsets),
         "content_hash": digest.hexdigest()[:16],
     }
     write_json(directory / "manifest.json", manifest)

@@ -1,29 +1,34 @@
 """Where a domain's images come from: the built-in synthetic generator or a folder of real images.
 
-Both give the same thing: train, val and test uint8 arrays (N, H, W, 3). Test and val are
-fixed by the seed alone, so growing the training set never changes what models are
-evaluated on.
+Both give the same thing: data/prepared/<domain>/ with train, val and test uint8 arrays
+(N, H, W, 3). Test and val are fixed by the seed alone, so growing the training set never
+changes what models are evaluated on. Folder images go from the decoder straight into the
+split files: memory does not grow with the dataset.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from ..config import ConfigError, DomainConfig
 from . import synthetic
 from .folders import list_images, read_images
+from .prepared import NpyWriter, save_domain, write_manifest
 
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 DOMAIN_SEEDS = {"faces": 0, "landscapes": 1}
 
 
-def domain_splits(name: str, cfg: DomainConfig, image_size: int, seed: int, progress: bool = False) -> tuple[dict[str, np.ndarray], dict]:
-    """({split: images}, info for the manifest) of domain `name` ("faces" or "landscapes")."""
+def prepare_domain(name: str, cfg: DomainConfig, image_size: int, seed: int, num_subsets: int, out: Path,
+                   progress: bool = False) -> dict:
+    """Write domain `name` ("faces" or "landscapes") to `out` (data/prepared/<name>); returns its manifest."""
     counts = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
     if cfg.source == "synthetic":
         splits = {split: _render(name, cfg, count, image_size, seed * 100 + 10 * DOMAIN_SEEDS[name] + SPLIT_SEEDS[split])
                   for split, count in counts.items()}
-        return splits, {"source": "synthetic", "classes": list(cfg.classes), "skipped": []}
+        return save_domain(out, splits, num_subsets, {"source": "synthetic", "classes": list(cfg.classes), "skipped": []})
 
     files = list_images(cfg.root, cfg.classes)
     needed = sum(counts.values())
@@ -34,16 +39,33 @@ def domain_splits(name: str, cfg: DomainConfig, image_size: int, seed: int, prog
     # train, so a larger training set never changes what is evaluated, and files past what is
     # needed are never decoded
     order = np.random.default_rng(seed).permutation(len(files.paths))
-    images, labels, skipped = read_images(files, image_size, count=needed, order=order, progress=progress)
-    if len(images) < needed:
-        raise ConfigError(f"data.{name}: {cfg.root} has {len(images)} readable images ({len(skipped)} of its "
-                          f"{len(files.paths)} files could not be read), but train+val+test = {needed}; lower data.{name}.train")
-    test, val = cfg.test, cfg.test + cfg.val
-    splits = {"train": images[val:], "val": images[test:val], "test": images[:test]}  # views: no copies
-    class_counts = {c: int((labels[val:] == k).sum()) for k, c in enumerate(cfg.classes)}
+    in_read_order = ("test", "val", "train")
+    writers = [NpyWriter(Path(out) / f"{split}.npy", (counts[split], image_size, image_size, 3)) for split in in_read_order]
+    ends = np.cumsum([counts[split] for split in in_read_order])
+    written = 0
+
+    def write(image: np.ndarray) -> None:
+        nonlocal written
+        writers[int(np.searchsorted(ends, written, side="right"))].write(image[None])
+        written += 1
+
+    try:
+        _, labels, skipped = read_images(files, image_size, count=needed, order=order, progress=progress, sink=write)
+        if written < needed:
+            raise ConfigError(f"data.{name}: {cfg.root} has {written} readable images ({len(skipped)} of its "
+                              f"{len(files.paths)} files could not be read), but train+val+test = {needed}; "
+                              f"lower data.{name}.train")
+        for writer in writers:
+            writer.finish()
+    except BaseException:
+        for writer in writers:
+            writer.discard()
+        raise
+    val_end = cfg.test + cfg.val
+    class_counts = {c: int((labels[val_end:] == k).sum()) for k, c in enumerate(cfg.classes)}
     info = {"source": "folder", "root": str(cfg.root), "classes": list(cfg.classes), "train_class_counts": class_counts,
             "image_files": len(files.paths), "skipped": skipped}
-    return splits, info
+    return write_manifest(out, num_subsets, info)
 
 
 def _render(name: str, cfg: DomainConfig, count: int, size: int, seed: int) -> np.ndarray:
