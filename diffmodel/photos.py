@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps
 
+from .data.prepared import to_tensor
 from .diffusion import sample
 from .inference import LoadedModel
+from .report import to_uint8
 
 # full-range YCbCr (JPEG, ITU-R 601 luma): the luminance the colorization task trains on
 TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -61,16 +63,6 @@ def resize(pixels: np.ndarray, width: int, height: int, resample=Image.Resamplin
     return np.asarray(Image.fromarray(pixels.astype(np.float32), mode="F").resize((width, height), resample))
 
 
-def to_model(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.require(pixels, requirements=["C", "W"])).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
-def from_model(images: torch.Tensor) -> np.ndarray:
-    """float (B, 3, H, W) in [-1, 1] -> uint8 (B, H, W, 3)."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
 def _sample(model: LoadedModel, condition: torch.Tensor, mask: torch.Tensor, known: torch.Tensor, seed: int,
             sampler: str, steps: int) -> torch.Tensor:
     device = next(model.network.parameters()).device
@@ -87,8 +79,8 @@ def colorize(model: LoadedModel, photos: list[np.ndarray], seed: int, sampler: s
     draw from `seed` (the same photos, order and seed give the same colours)."""
     size = model.image_size
     small = np.stack([resize(photo, size, size) for photo in photos])
-    gray = model.task.degrade(to_model(small))[0]  # the model's own grayscale, as in training
-    colours = from_model(_sample(model, gray, torch.ones_like(gray[:, :1]), torch.zeros_like(gray), seed, sampler, steps))
+    gray = model.task.degrade(to_tensor(small))[0]  # the model's own grayscale, as in training
+    colours = to_uint8(_sample(model, gray, torch.ones_like(gray[:, :1]), torch.zeros_like(gray), seed, sampler, steps))
     return [with_chroma(photo, colour) for photo, colour in zip(photos, colours)]
 
 
@@ -129,12 +121,12 @@ def inpaint(model: LoadedModel, photo: np.ndarray, hole: np.ndarray, seed: int, 
     size = model.image_size
     y, x, h, w = context_window(hole, size)
     window, window_hole = photo[y : y + h, x : x + w], hole[y : y + h, x : x + w]
-    clean = to_model(resize(window, size, size)[None])
+    clean = to_tensor(resize(window, size, size)[None])
     # a model pixel is generated when any of the hole falls in it
     mask = torch.from_numpy(resize(window_hole.astype(np.float32), size, size, Image.Resampling.BOX) > 0).float()[None, None]
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed + 10**6))
     condition = clean * (1 - mask) + noise * mask
-    filled = from_model(_sample(model, condition, mask, clean * (1 - mask), seed, sampler, steps))[0]
+    filled = to_uint8(_sample(model, condition, mask, clean * (1 - mask), seed, sampler, steps))[0]
     filled = resize(filled, w, h).astype(np.float64)
     # feathered inside the hole only, over a band narrow against the hole (a thin scratch is
     # still filled): 1/64 of the window, at most a sixth of the hole's shorter side
