@@ -162,10 +162,13 @@ def _on_parent(directory: Path, meta: dict, stored: dict) -> dict:
             f"{directory} was fine-tuned (PEFT) from {where} with weights {parent['sha256'][:12]}, but {where} now holds "
             f"{str(parent_meta.get('weights_sha256'))[:12]}: retrain it (`dvc repro train@{meta.get('name')}`) or restore "
             f"the {where} it was trained from")
-    unknown = sorted(set(stored) - set(parent_weights["ema"]))
+    # a class embedder is the model's own (PEFT trains and stores it whole): new, or replacing the parent's
+    own_classes = "class_embed."
+    unknown = sorted(k for k in set(stored) - set(parent_weights["ema"]) if not k.startswith(own_classes))
     if unknown:
         raise CheckpointError(f"{directory}: stores tensors its parent {where} does not have ({', '.join(unknown[:3])})")
-    return {**parent_weights["ema"], **stored}
+    inherited = {k: v for k, v in parent_weights["ema"].items() if not k.startswith(own_classes)}
+    return {**inherited, **stored}
 
 
 def export(directory: Path, out: Path) -> Path:

@@ -13,6 +13,8 @@ from tqdm import tqdm
 
 from . import photos, report
 from .checkpoint import WEIGHTS, CheckpointError, export as export_checkpoint, parent_directory, read_meta
+from .classes import ClassScheme, UnknownClassError
+from .diffusion import GUIDANCE, Guidance
 from .data.folders import IMAGE_SUFFIXES, image_files, load_image, one_line
 from .data.prepared import to_tensor
 from .evaluate import training_timings
@@ -26,6 +28,30 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+CLASS_OPTION = typer.Option(None, "--class", help="The class to colour as (`diffmodel inspect` lists a model's classes); "
+                            "default: no label.")
+GUIDANCE_OPTION = typer.Option("none", help="With --class: none (the class alone), cfg (classifier-free guidance, against "
+                               "no label) or superclass (FineDiffusion's, against the class's superclass).")
+GUIDANCE_SCALE_OPTION = typer.Option(2.0, min=0.0, help="Guidance strength: 1 is the class alone, more pushes further "
+                                     "from the reference.")
+
+
+def _class_request(model: LoadedModel, checkpoint: Path, name: Optional[str], guidance: str, scale: float) -> tuple[int | None, Guidance]:
+    """The class index and guidance asked for on the command line, checked against the model."""
+    if guidance not in GUIDANCE:
+        _fail(f"--guidance: must be one of {', '.join(GUIDANCE)}, got {guidance!r}")
+    if name is None:
+        if guidance != "none":
+            _fail(f"--guidance {guidance} steers towards a class: give one with --class")
+        return None, Guidance()
+    if not model.conditional:
+        _fail(f"{checkpoint} has no classes (its domain {model.meta.get('domain')} has one); drop --class")
+    try:
+        return model.classes.index(name), Guidance(guidance, scale)
+    except UnknownClassError as err:
+        _fail(str(err))
+
+
 @app.command()
 def sample(
     checkpoint: Path = typer.Argument(..., help="A checkpoint directory, e.g. models/colorize_faces."),
@@ -36,6 +62,9 @@ def sample(
     sampler: str = typer.Option("ddim", help="ddim (fast) or ddpm (every step of the training schedule)."),
     steps: int = typer.Option(50, min=1, help="DDIM steps."),
     eta: float = typer.Option(0.0, min=0.0, help="DDIM noise (0: deterministic given the seed)."),
+    class_name: Optional[str] = CLASS_OPTION,
+    guidance: str = GUIDANCE_OPTION,
+    guidance_scale: float = GUIDANCE_SCALE_OPTION,
 ) -> None:
     """The research view at the model's size: input | what it saw | samples, per image.
 
@@ -51,6 +80,7 @@ def sample(
         model = load_model(checkpoint, device)
     except CheckpointError as err:
         _fail(str(err))
+    fine, steer = _class_request(model, checkpoint, class_name, guidance, guidance_scale)
     for path in images:
         try:
             clean = to_tensor(load_image(path, model.image_size)[None])
@@ -58,7 +88,8 @@ def sample(
             _fail(f"{path}: no such image file")
         except Exception as err:  # Pillow's decoders raise many types on damaged files
             _fail(f"{path}: not a readable image ({one_line(err)})")
-        results = [restore(model, clean, seed + k, sampler, steps, eta) for k in range(samples)]
+        results = [restore(model, clean, seed + k, sampler, steps, eta, fine=None if fine is None else np.array([fine]),
+                           guidance=steer) for k in range(samples)]
         columns = {"input": clean, "condition": results[0].condition}
         columns.update({f"sample {k + 1}": result.output for k, result in enumerate(results)})
         written = report.sample_grid(columns, out / f"{path.stem}.png")
@@ -113,6 +144,9 @@ def colorize(
     steps: int = STEPS_OPTION,
     device: Optional[str] = DEVICE_OPTION,
     batch_size: int = typer.Option(16, min=1, help="Photos coloured per model call."),
+    class_name: Optional[str] = CLASS_OPTION,
+    guidance: str = GUIDANCE_OPTION,
+    guidance_scale: float = GUIDANCE_SCALE_OPTION,
 ) -> None:
     """Colorize photos at their own size (files and folders).
 
@@ -122,6 +156,7 @@ def colorize(
     is 1 when any failed.
     """
     model = _load_for(checkpoint, "colorize", sampler, device)
+    fine, steer = _class_request(model, checkpoint, class_name, guidance, guidance_scale)
     paths = _expand(inputs)
     stems = {}
     for path in paths:
@@ -141,7 +176,8 @@ def colorize(
                     bar.update(1)
             if not batch:
                 continue
-            coloured = [photos.colorize(model, [p for _, p in batch], seed + k, sampler, steps) for k in range(samples)]
+            coloured = [photos.colorize(model, [p for _, p in batch], seed + k, sampler, steps, fine, steer)
+                        for k in range(samples)]
             for i, (path, _) in enumerate(batch):
                 for k, target in enumerate(_outputs(out, path.stem, samples)):
                     _save_png(coloured[k][i], target)
@@ -222,6 +258,9 @@ def inspect(checkpoint: Path = typer.Argument(..., help="A checkpoint directory.
     typer.echo(f"{checkpoint}: {meta['task']} on {meta['domain']}, {state}")
     typer.echo(f"  initialised from: {' <- '.join(lineage) if lineage else 'scratch'}")
     typer.echo(f"  architecture: {meta['architecture']}")
+    classes = ClassScheme.from_dict(meta.get("classes"))
+    if classes is not None and classes.conditional:
+        typer.echo(f"  classes (--class), by superclass: {classes.describe()}")
     trainable = meta.get("trainable")
     if trainable:
         typer.echo(f"  method: {trainable['method']}, {trainable['trainable_parameters']:,} of {trainable['parameters']:,} "

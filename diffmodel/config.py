@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -31,14 +31,31 @@ class DomainConfig:
 
     source: Literal["synthetic", "folder"] = "synthetic"
     root: str | None = None
-    classes: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()  # fine classes: subfolders of root (folder), or built-in ones (synthetic)
+    # superclass -> its fine classes (FineDiffusion's tiers); without it the superclass is the domain
+    superclasses: dict[str, tuple[str, ...]] | None = None
     train: int = 1536
     val: int = 64
     test: int = 64
+    # a section that sets `classes` but not `superclasses` has none: the default grouping is of the default classes
+    RESETS: ClassVar[dict[str, tuple[str, ...]]] = {"classes": ("superclasses",)}
 
     def validate(self, key: str) -> None:
         if self.source == "folder" and not self.root:
             raise ConfigError(f"{key}.root: required when {key}.source is 'folder'")
+        if len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"{key}.classes: a class is listed twice")
+        if self.superclasses is not None:
+            grouped = [c for members in self.superclasses.values() for c in members]
+            for name in grouped:
+                if name not in self.classes:
+                    raise ConfigError(f"{key}.superclasses: {name!r} is not one of {key}.classes ({', '.join(self.classes)})")
+                if grouped.count(name) > 1:
+                    raise ConfigError(f"{key}.superclasses: {name!r} is in more than one superclass")
+            ungrouped = [c for c in self.classes if c not in grouped]
+            if ungrouped:
+                raise ConfigError(f"{key}.superclasses: {', '.join(map(repr, ungrouped))} in no superclass; "
+                                  f"every class of {key}.classes needs one")
         for split in ("train", "val", "test"):
             if getattr(self, split) < 1:
                 raise ConfigError(f"{key}.{split}: must be at least 1, got {getattr(self, split)}")
@@ -50,7 +67,11 @@ class DataConfig:
     seed: int = 0
     num_subsets: int = 2  # Algorithm 2's N: the training set is split into N equal subsets
     faces: DomainConfig = DomainConfig()
-    landscapes: DomainConfig = DomainConfig(classes=("mountain", "forest"), train=2048)
+    landscapes: DomainConfig = DomainConfig(
+        classes=("alpine", "red_rock", "summer_forest", "autumn_forest"),
+        superclasses={"mountain": ("alpine", "red_rock"), "forest": ("summer_forest", "autumn_forest")},
+        train=2048,
+    )
 
     def validate(self, key: str) -> None:
         if self.image_size < 8:
@@ -143,8 +164,17 @@ class TrainConfig:
     # full: every tensor trains; peft: biases, normalization layers and embedders only
     # (FineDiffusion; diffmodel/peft.py), the model directory then stores only those
     method: Literal["full", "peft"] = "full"
+    # a class-conditional model (a domain with several classes) learns "no label" too: the fine
+    # label is dropped (superclass kept) with label_dropout, both with label_dropout_all
+    label_dropout: float = 0.1
+    label_dropout_all: float = 0.1
 
     def validate(self, key: str) -> None:
+        for name in ("label_dropout", "label_dropout_all"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{key}.{name}: must be in [0, 1], got {getattr(self, name)}")
+        if self.label_dropout + self.label_dropout_all > 1:
+            raise ConfigError(f"{key}.label_dropout + {key}.label_dropout_all: must be at most 1")
         positive = ("epochs", "batch_size", "accumulate", "session_epochs", "checkpoint_every_epochs")
         for name in positive:
             if getattr(self, name) < 1:
@@ -185,10 +215,16 @@ class EvaluateConfig:
     batch_size: int = 64
     seed: int = 1234
     inception_weights: str | None = None
+    # class-conditional models: none = plain conditional sampling; cfg = classifier-free guidance
+    # against "no label"; superclass = FineDiffusion's guidance against the image's superclass
+    guidance: Literal["none", "cfg", "superclass"] = "none"
+    guidance_scale: float = 2.0
 
     def validate(self, key: str) -> None:
         if self.steps < 1 or self.count < 1 or self.batch_size < 1:
             raise ConfigError(f"{key}: steps, count and batch_size must be at least 1")
+        if self.guidance_scale < 0:
+            raise ConfigError(f"{key}.guidance_scale: must not be negative, got {self.guidance_scale}")
         if self.eta < 0:
             raise ConfigError(f"{key}.eta: must not be negative, got {self.eta}")
 
@@ -210,6 +246,21 @@ class SamplersConfig:
 
 
 @dataclass(frozen=True)
+class GuidanceConfig:
+    """The guidance comparison (stage `guidance`): `model` colours its first `count` test images
+    without a label, with the superclass, with the class, under CFG and superclass guidance at
+    each of `scales`, and as the wrong class on purpose (reports/tables.md)."""
+
+    model: str = "colorize_landscapes"
+    scales: tuple[float, ...] = (1.5, 3.0)
+    count: int = 64
+
+    def validate(self, key: str) -> None:
+        if self.count < 1 or not self.scales or any(s < 0 for s in self.scales):
+            raise ConfigError(f"{key}: count must be at least 1 and scales non-empty and non-negative")
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -219,6 +270,7 @@ class Params:
     baselines: BaselinesConfig = BaselinesConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     samplers: SamplersConfig = SamplersConfig()
+    guidance: GuidanceConfig = GuidanceConfig()
 
     def validate(self) -> None:
         for section in dataclasses.fields(self):
@@ -283,7 +335,12 @@ def _coerce(hint: Any, value: Any, key: str, default: Any) -> Any:
             return value
         if value is None:  # an empty section in YAML: keep its defaults
             return default
-        merged = {**_as_dict(default), **value} if isinstance(value, dict) else value
+        if not isinstance(value, dict):
+            return parse(hint, value, key)
+        merged = {**_as_dict(default), **value}
+        for given, dependents in getattr(hint, "RESETS", {}).items():
+            if given in value:
+                merged.update({d: hint.__dataclass_fields__[d].default for d in dependents if d not in value})
         return parse(hint, merged, key)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
@@ -296,6 +353,11 @@ def _coerce(hint: Any, value: Any, key: str, default: Any) -> Any:
         if value not in choices:
             raise ConfigError(f"{key}: must be one of {', '.join(map(str, choices))}, got {value!r}")
         return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        key_hint, value_hint = typing.get_args(hint)
+        return {_coerce(key_hint, k, key, None): _coerce(value_hint, v, f"{key}.{k}", None) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
@@ -323,6 +385,8 @@ def as_plain_dict(obj: Any) -> Any:
         return {f.name: as_plain_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [as_plain_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: as_plain_dict(v) for k, v in obj.items()}
     return obj
 
 
@@ -333,6 +397,7 @@ __all__ = [
     "DiffusionConfig",
     "DomainConfig",
     "EvaluateConfig",
+    "GuidanceConfig",
     "ModelConfig",
     "Params",
     "SamplersConfig",

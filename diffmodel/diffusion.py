@@ -8,17 +8,52 @@ schedule the model was trained with: DDIM only subsamples it.
 Masks have 1 where the model generates (the inpainting hole; everywhere for colorization).
 Outside the mask the target is known: it enters the network clean and is pasted back
 after every sampling step, and the loss ignores it.
+
+A class-conditional model is steered at sampling by Guidance, the same way in DDPM and DDIM:
+each step's network output is reference + scale * (conditional - reference), the reference
+being "no label" (classifier-free guidance) or the superclass alone (FineDiffusion).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
+from .classes import NO_LABEL
 from .config import DiffusionConfig
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (6-channel input, gamma) -> eps or v
+Denoiser = Callable[..., torch.Tensor]  # (6-channel input, gamma[, labels]) -> eps or v
+GUIDANCE = ("none", "cfg", "superclass")
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """none: the conditional output itself; cfg: classifier-free guidance (reference: no label);
+    superclass: FineDiffusion's superclass-conditioned guidance (reference: the superclass only)."""
+
+    kind: str = "none"
+    scale: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in GUIDANCE:
+            raise ValueError(f"unknown guidance {self.kind!r} (choose from {', '.join(GUIDANCE)})")
+
+
+def denoise(model: Denoiser, x: torch.Tensor, gamma: torch.Tensor, labels=None, guidance: Guidance = Guidance()) -> torch.Tensor:
+    """The network output one sampling step uses: plain, or guided by the labels (fine, superclass)."""
+    if labels is None:
+        return model(x, gamma).float()
+    if guidance.kind == "none":
+        return model(x, gamma, labels).float()
+    fine, superclass = labels
+    no_label = torch.full_like(fine, NO_LABEL)
+    reference = superclass if guidance.kind == "superclass" else no_label
+    both = model(torch.cat([x, x]), torch.cat([gamma, gamma]),
+                 (torch.cat([fine, no_label]), torch.cat([superclass, reference]))).float()
+    conditional, unguided = both.chunk(2)
+    return unguided + guidance.scale * (conditional - unguided)
 
 
 class Schedule:
@@ -97,10 +132,13 @@ def sample(
     eta: float = 0.0,
     generator: torch.Generator | None = None,
     keep_frames: int = 0,
+    labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+    guidance: Guidance = Guidance(),
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Sample y0 given the condition. DDPM walks every step; DDIM (eta=0: deterministic) a subsequence.
 
     `known` is the clean target outside the mask (inpainting), pasted back after every step.
+    `labels` (fine, superclass) condition a class-conditional model, steered by `guidance`.
     Returns the final images and, when keep_frames > 0, that many states y_t spread evenly
     over the trajectory from the starting noise to the final images, both included (for the
     denoising-process figure; fewer when the sampler has fewer states than that).
@@ -118,7 +156,7 @@ def sample(
         t_prev = visit[i + 1] if i + 1 < len(visit) else 0
         g, g_prev = schedule.gammas[t].item(), schedule.gammas[t_prev].item()
         gamma = torch.full((y.shape[0],), g, device=device)
-        output = model(torch.cat([condition, y], dim=1), gamma).float()
+        output = denoise(model, torch.cat([condition, y], dim=1), gamma, labels, guidance)
         if schedule.cfg.prediction == "v":
             y0_hat = (g**0.5 * y - (1 - g) ** 0.5 * output).clamp(-1, 1)
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -21,6 +22,7 @@ from . import metrics
 from .swd import swd
 from .config import EvaluateConfig
 from .data.prepared import PreparedDomain, to_tensor
+from .diffusion import Guidance
 from .inference import LoadedModel, Restoration, restore
 
 
@@ -28,6 +30,7 @@ from .inference import LoadedModel, Restoration, restore
 class ModelEvaluation:
     metrics: dict
     first_batch: Restoration  # for the sample grid and the denoising-process strip
+    output: torch.Tensor  # every output image, (count, 3, H, W) in [-1, 1]
 
 
 def evaluate_model(
@@ -39,14 +42,23 @@ def evaluate_model(
     keep_frames: int = 0,
     progress: bool = True,
     desc: str = "evaluate",
+    fine: np.ndarray | None = None,
+    superclass: np.ndarray | None = None,
+    guidance: Guidance | None = None,
 ) -> ModelEvaluation:
+    """Restore the first cfg.count test images. A class-conditional model is given each image's
+    class (or `fine`, and `superclass` when not the fine class's) and guided as cfg says (or `guidance`)."""
     count = min(cfg.count, len(data.test))
+    fine = np.asarray(data.labels["test"][:count]) if fine is None else np.asarray(fine)
+    guidance = guidance or Guidance(cfg.guidance, cfg.guidance_scale)
     outputs, targets, conditions, masks = [], [], [], []
     first, sampling_seconds = None, 0.0
     for start in tqdm(range(0, count, cfg.batch_size), desc=desc, disable=not progress or None, leave=False, unit="batch"):
-        clean = to_tensor(data.test[start : min(start + cfg.batch_size, count)])
+        stop = min(start + cfg.batch_size, count)
+        clean = to_tensor(data.test[start:stop])
         started = time.perf_counter()
-        result = restore(model, clean, cfg.seed + start, cfg.sampler, cfg.steps, cfg.eta, keep_frames if first is None else 0)
+        result = restore(model, clean, cfg.seed + start, cfg.sampler, cfg.steps, cfg.eta, keep_frames if first is None else 0,
+                         fine[start:stop], guidance, None if superclass is None else superclass[start:stop])
         sampling_seconds += time.perf_counter() - started
         first = first or result
         outputs.append(result.output.cpu())
@@ -72,7 +84,9 @@ def evaluate_model(
     scores["images"] = count
     scores["sampling_seconds_per_image"] = round(sampling_seconds / count, 4)
     scores["sampler"] = f"{cfg.sampler}-{cfg.steps}" if cfg.sampler == "ddim" else "ddpm"
-    return ModelEvaluation(scores, first)
+    if model.conditional:
+        scores["guidance"] = guidance.kind if guidance.kind == "none" else f"{guidance.kind} {guidance.scale:g}"
+    return ModelEvaluation(scores, first, output)
 
 
 def psnr_key(task: str) -> str:

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps
 
+from .classes import NO_LABEL
 from .data.prepared import to_tensor
-from .diffusion import sample
+from .diffusion import Guidance, sample
 from .inference import LoadedModel
 from .report import to_uint8
 
@@ -64,23 +65,27 @@ def resize(pixels: np.ndarray, width: int, height: int, resample=Image.Resamplin
 
 
 def _sample(model: LoadedModel, condition: torch.Tensor, mask: torch.Tensor, known: torch.Tensor, seed: int,
-            sampler: str, steps: int) -> torch.Tensor:
+            sampler: str, steps: int, fine: int | None = None, guidance: Guidance = Guidance()) -> torch.Tensor:
     device = next(model.network.parameters()).device
     generator = torch.Generator().manual_seed(seed)
+    labels = model.labels(np.full(len(condition), NO_LABEL if fine is None else fine), device)
     with torch.no_grad():
         output, _ = sample(model.network, model.schedule, condition.to(device), mask.to(device), known.to(device),
-                           sampler=sampler, steps=steps, generator=generator)
+                           sampler=sampler, steps=steps, generator=generator, labels=labels,
+                           guidance=guidance if labels is not None else Guidance())
     return output
 
 
 def colorize(model: LoadedModel, photos: list[np.ndarray], seed: int, sampler: str = "ddim",
-             steps: int = 50) -> list[np.ndarray]:
+             steps: int = 50, fine: int | None = None, guidance: Guidance = Guidance()) -> list[np.ndarray]:
     """One colorized (H, W, 3) uint8 per photo, each at its own size; the batch shares one noise
-    draw from `seed` (the same photos, order and seed give the same colours)."""
+    draw from `seed` (the same photos, order and seed give the same colours). A class-conditional
+    model colours them as class index `fine` (None: no label), steered by `guidance`."""
     size = model.image_size
     small = np.stack([resize(photo, size, size) for photo in photos])
     gray = model.task.degrade(to_tensor(small))[0]  # the model's own grayscale, as in training
-    colours = to_uint8(_sample(model, gray, torch.ones_like(gray[:, :1]), torch.zeros_like(gray), seed, sampler, steps))
+    colours = to_uint8(_sample(model, gray, torch.ones_like(gray[:, :1]), torch.zeros_like(gray), seed, sampler, steps,
+                               fine, guidance))
     return [with_chroma(photo, colour) for photo, colour in zip(photos, colours)]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import random
@@ -30,6 +31,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from . import checkpoint, peft
+from .classes import NO_LABEL, ClassScheme
 from .config import DiffusionConfig, ModelConfig, TrainConfig, as_plain_dict
 from .data.prepared import PreparedDomain, load_domain, to_tensor
 from .data.subsets import epoch_indices, rank_share, subset_for_epoch
@@ -37,7 +39,7 @@ from .diffusion import Schedule, training_loss
 from .errors import UserError
 from .resume import PROGRESS, ResumePolicy, fingerprint_parts
 from .tasks import make_task
-from .unet import UNet
+from .unet import Labels, UNet
 
 VAL_SEED = 20240722
 
@@ -76,8 +78,20 @@ def architecture(model: ModelConfig, image_size: int) -> dict:
     return {**{f"model.{k}": v for k, v in as_plain_dict(model).items()}, "data.image_size": image_size}
 
 
-def build_model(model: ModelConfig, image_size: int, dropout: float = 0.0) -> UNet:
-    return UNet(model, image_size, dropout)
+def build_model(model: ModelConfig, image_size: int, dropout: float = 0.0, classes: ClassScheme | None = None) -> UNet:
+    return UNet(model, image_size, dropout, classes=classes)
+
+
+def start_from_parent(model: UNet, parent_weights: dict, same_classes: bool) -> bool:
+    """Load a parent's weights. Its class embedder comes along only for the same classes;
+    otherwise (a parent without classes, or other ones) the model's own stays zero, so the
+    model starts exactly as its parent. Returns whether the class embedder was taken over."""
+    take = same_classes and model.class_embed is not None
+    weights = {k: v for k, v in parent_weights.items() if take or not k.startswith("class_embed.")}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or any(not k.startswith("class_embed.") for k in missing):
+        raise RuntimeError(f"parent weights do not fit: missing {missing}, unexpected {unexpected}")
+    return take
 
 
 class _StopRequest:
@@ -157,6 +171,7 @@ class Trainer:
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
         self.data: PreparedDomain = load_domain(job.data_dir)
         self.image_size = self.data.image_size
+        self.classes: ClassScheme = self.data.scheme
         self.arch = architecture(job.model, self.image_size)
         self.task = make_task(job.task)
         self.schedule = Schedule(job.diffusion)
@@ -168,7 +183,7 @@ class Trainer:
             self.parent_weights, self.parent_meta = checkpoint.load_weights(job.init)
             checkpoint.check_architecture(self.arch, self.parent_meta["architecture"], job.init)
         with torch.device("meta"):  # the architecture alone: names and sizes, no memory
-            shape = build_model(job.model, self.image_size)
+            shape = build_model(job.model, self.image_size, classes=self.classes)
         self.share = peft.trainable_share(shape, self.cfg.method)
         self.stored_names = peft.stored_names(shape, self.cfg.method) if self.cfg.method == "peft" else None
         self.parts = self.fingerprint_parts()
@@ -180,7 +195,7 @@ class Trainer:
 
     def fingerprint_parts(self) -> dict:
         job = {"task": self.job.task, "domain": self.job.domain, "architecture": self.arch,
-               "diffusion": as_plain_dict(self.job.diffusion)}
+               "diffusion": as_plain_dict(self.job.diffusion), "classes": self.classes.as_dict()}
         parent = self.parent_meta["weights_sha256"] if self.parent_meta else None
         return fingerprint_parts(job, self.cfg, self.data.content_hash, self.data.subsets, parent, self.world)
 
@@ -193,6 +208,7 @@ class Trainer:
             "domain": self.job.domain,
             "architecture": self.arch,
             "diffusion": as_plain_dict(self.job.diffusion),
+            "classes": self.classes.as_dict(),  # a model with several takes labels (diffmodel/classes.py)
             "schedule": as_plain_dict(self.cfg),
             "method": self.cfg.method,
             "stores": "delta" if self.cfg.method == "peft" else "full",  # checkpoint.load_weights rebuilds a delta
@@ -261,9 +277,12 @@ class Trainer:
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed + 1)
-        model = build_model(job.model, self.image_size, cfg.dropout).to(self.device)
+        model = build_model(job.model, self.image_size, cfg.dropout, self.classes).to(self.device)
         if self.parent_weights is not None:
-            model.load_state_dict(self.parent_weights["ema"])
+            same_classes = self.parent_meta.get("classes") == self.classes.as_dict()
+            start_from_parent(model, self.parent_weights["ema"], same_classes)
+            if model.class_embed is not None and not same_classes:
+                self.log(f"{job.name}: classes {self.classes.describe()}; a new class embedder, starting at zero")
         trainable = peft.freeze(model, cfg.method)
         ema = copy.deepcopy(model).eval().requires_grad_(False)
         peft.share_frozen(ema, model)
@@ -314,8 +333,7 @@ class Trainer:
                 first_step = batch_in_epoch
                 for i in range(first_step, steps_per_epoch):
                     micro_batches = (
-                        to_tensor(self.data.train[np.sort(indices[start : start + cfg.batch_size].numpy())])
-                        .to(self.device, memory_format=torch.channels_last)
+                        self._batch(np.sort(indices[start : start + cfg.batch_size].numpy()), generator)
                         for start in range(i * cfg.accumulate * cfg.batch_size, (i + 1) * cfg.accumulate * cfg.batch_size, cfg.batch_size)
                     )
                     loss_sum += train_step(model, ema, optimizer, micro_batches, self.task, self.schedule, cfg, step, generator)
@@ -421,33 +439,62 @@ class Trainer:
                  f"Run the stage again (`dvc repro {self.job.stage or self.job.name}`) to continue.")
         return Outcome.INTERRUPTED if "received" in reason else Outcome.PAUSED
 
+    def _batch(self, index: np.ndarray, generator: torch.Generator) -> tuple[torch.Tensor, Labels | None]:
+        """Training images, and for a class-conditional model their labels with some dropped (cfg.label_dropout*)."""
+        images = to_tensor(self.data.train[index]).to(self.device, memory_format=torch.channels_last)
+        if not self.classes.conditional:
+            return images, None
+        return images, dropped_labels(self.classes, self.data.labels["train"][index], self.cfg, generator, self.device)
+
     @torch.no_grad()
     def validation_loss(self, ema: torch.nn.Module) -> float:
-        """Loss of the EMA weights on the validation set, with the same noise every epoch (comparable over time)."""
+        """Loss of the EMA weights on the validation set, with the same noise every epoch (comparable
+        over time); a class-conditional model is given every image's labels."""
         generator = torch.Generator().manual_seed(VAL_SEED)
         total, count = 0.0, 0
         for start in range(0, len(self.data.val), 256):
             y0 = to_tensor(self.data.val[start : start + 256]).to(self.device)
+            denoiser = ema
+            if self.classes.conditional:
+                fine = np.asarray(self.data.labels["val"][start : start + 256])
+                labels = tuple(torch.from_numpy(a).to(self.device) for a in (fine, self.classes.superclass_labels(fine)))
+                denoiser = functools.partial(ema, labels=labels)
             condition, mask = self.task.degrade(y0, generator)
-            total += training_loss(ema, self.schedule, y0, condition, mask, generator).item() * len(y0)
+            total += training_loss(denoiser, self.schedule, y0, condition, mask, generator).item() * len(y0)
             count += len(y0)
         return total / count
 
 
+def dropped_labels(classes: ClassScheme, fine: np.ndarray, cfg: TrainConfig, generator: torch.Generator,
+                   device: torch.device) -> Labels:
+    """(fine, superclass) labels of a batch with labels dropped at random, so the model also learns
+    "superclass only" (fine dropped: cfg.label_dropout) and "no label" (both: cfg.label_dropout_all),
+    the references of superclass and classifier-free guidance."""
+    fine = torch.from_numpy(np.asarray(fine, np.int64))
+    superclass = torch.from_numpy(classes.superclass_labels(fine.numpy()))
+    u = torch.rand(len(fine), generator=generator)
+    fine = torch.where(u < cfg.label_dropout + cfg.label_dropout_all, NO_LABEL, fine)
+    superclass = torch.where(u < cfg.label_dropout_all, NO_LABEL, superclass)
+    return fine.to(device), superclass.to(device)
+
+
 def train_step(model, ema, optimizer, micro_batches, task, schedule: Schedule, cfg: TrainConfig, step: int,
                generator: torch.Generator) -> torch.Tensor:
-    """One optimizer step over `cfg.accumulate` micro-batches of clean images (Algorithm 1):
-    degrade, loss, backward, LR warm-up, clipping, Adam, EMA. Returns the summed loss, left on
-    the device so the loop never waits for it."""
+    """One optimizer step over `cfg.accumulate` micro-batches of clean images - each a tensor, or
+    (images, labels) for a class-conditional model - (Algorithm 1): degrade, loss, backward, LR
+    warm-up, clipping, Adam, EMA. Returns the summed loss, left on the device so the loop never
+    waits for it."""
     model.train()
     loss_sum = None
     distributed = isinstance(model, torch.nn.parallel.DistributedDataParallel)
-    for k, y0 in enumerate(micro_batches):
+    for k, batch in enumerate(micro_batches):
+        y0, labels = batch if isinstance(batch, tuple) else (batch, None)
+        denoiser = model if labels is None else functools.partial(model, labels=labels)
         # under DDP, gradients are averaged over ranks once per step, at the last micro-batch
         with model.no_sync() if distributed and k < cfg.accumulate - 1 else contextlib.nullcontext():
             condition, mask = task.degrade(y0, generator)
             with torch.autocast(y0.device.type, dtype=torch.bfloat16, enabled=y0.device.type == "cuda"):
-                loss = training_loss(model, schedule, y0, condition, mask, generator)
+                loss = training_loss(denoiser, schedule, y0, condition, mask, generator)
             (loss / cfg.accumulate).backward()
         loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
     for group in optimizer.param_groups:
@@ -514,4 +561,4 @@ def _seed_rank(seed: int, rank: int, step: int, generator: torch.Generator) -> N
     np.random.seed(rank_seed)
 
 
-__all__ = ["Trainer", "TrainJob", "Limits", "Outcome", "build_model", "architecture", "train_step"]
+__all__ = ["Trainer", "TrainJob", "Limits", "Outcome", "build_model", "architecture", "train_step", "start_from_parent"]

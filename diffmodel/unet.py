@@ -3,6 +3,7 @@
 Input: the condition image concatenated with the noisy target (6 channels); output: the
 predicted noise (3 channels). The noise level gamma is embedded sinusoidally (not the step
 index t), so the same network works with any schedule or number of sampling steps.
+A class-conditional model adds FineDiffusion's tiered class embedding to it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .classes import ClassScheme
 from .config import ModelConfig
 
 GAMMA_SCALE = 1000.0  # spreads gamma in [0, 1] over the frequencies of the embedding
@@ -23,6 +25,28 @@ def noise_level_embedding(gamma: torch.Tensor, dim: int) -> torch.Tensor:
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=gamma.device) / half)
     angles = GAMMA_SCALE * gamma.float()[:, None] * freqs[None]
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+class TieredClassEmbedding(nn.Module):
+    """FineDiffusion's tiered class embedder: a fine-class and a superclass embedding, each with a
+    last "no label" row that NO_LABEL (-1) selects. Zero at start, so a model given one adds
+    nothing until it learns: a child of a parent without classes starts as its parent."""
+
+    def __init__(self, classes: int, superclasses: int, dim: int):
+        super().__init__()
+        self.fine = nn.Embedding(classes + 1, dim)
+        self.superclass = nn.Embedding(superclasses + 1, dim)
+        nn.init.zeros_(self.fine.weight)
+        nn.init.zeros_(self.superclass.weight)
+
+    def forward(self, fine: torch.Tensor, superclass: torch.Tensor) -> torch.Tensor:
+        def row(table: nn.Embedding, labels: torch.Tensor) -> torch.Tensor:
+            return table(torch.where(labels < 0, table.num_embeddings - 1, labels))
+
+        return row(self.fine, fine) + row(self.superclass, superclass)
+
+
+Labels = tuple[torch.Tensor, torch.Tensor]  # (fine, superclass) class indices per image; -1: no label
 
 
 class ResBlock(nn.Module):
@@ -76,12 +100,15 @@ class Level(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, cfg: ModelConfig, image_size: int, dropout: float = 0.0, in_channels: int = 6, out_channels: int = 3):
+    def __init__(self, cfg: ModelConfig, image_size: int, dropout: float = 0.0, in_channels: int = 6, out_channels: int = 3,
+                 classes: ClassScheme | None = None):
         super().__init__()
         self.cfg = cfg
         ch = cfg.channels
         emb_dim = 4 * ch
         self.embed = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        conditional = classes is not None and classes.conditional
+        self.class_embed = TieredClassEmbedding(len(classes.classes), len(classes.superclasses), emb_dim) if conditional else None
         self.stem = nn.Conv2d(in_channels, ch, 3, padding=1)
 
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
@@ -120,8 +147,14 @@ class UNet(nn.Module):
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, x: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, labels: Labels | None = None) -> torch.Tensor:
+        """Labels are ignored by a model without classes; a model with classes given none sees "no label"."""
         emb = self.embed(noise_level_embedding(gamma, self.cfg.channels))
+        if self.class_embed is not None:
+            if labels is None:
+                none = torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
+                labels = (none, none)
+            emb = emb + self.class_embed(*labels)
         h = self.stem(x)
         skips = [h]
         for level, downsample in zip(self.down, self.downsample):

@@ -14,6 +14,7 @@ from diffmodel.chain import MODELS
 from diffmodel.checkpoint import atomic_write, write_json
 from diffmodel.compare import COMPARISONS, ancestors, markdown_tables, metric_row, sampler_table
 from diffmodel.config import load_params
+from diffmodel.guidance_compare import guidance_table
 from diffmodel.peft import trainable_share
 from diffmodel.peft_compare import peft_tables
 from diffmodel.unet import UNet
@@ -38,7 +39,7 @@ def compare(
 
     Reads reports/scores.json and reports/timings.json (chain), reports/baselines/ and
     reports/peft/ (the same files for the baselines and the PEFT twins), reports/samplers.json
-    (if there), reports/loss/MODEL.csv and configs/paper.yaml. Writes
+    and reports/guidance/scores.json (if there), reports/loss/MODEL.csv and configs/paper.yaml. Writes
     reports/tables.md (one table per target, the paper's figures beside ours, the training time
     each baseline needed to reach its chain model's quality), reports/summary.json (every
     ratio), reports/metrics/vs_*.json (the equal-quality time ratios, DVC metrics),
@@ -58,6 +59,11 @@ def compare(
         text += "\n" + sampler_table(json.loads((reports / "samplers.json").read_text()))
     peft_text, summary["peft"] = peft_tables(scores, timings, histories, paper_scale_share(paper_params))
     text += "\n" + peft_text
+    if (reports / "guidance" / "scores.json").exists():
+        guidance = json.loads((reports / "guidance" / "scores.json").read_text())
+        text += "\n" + guidance_table(guidance)
+        summary["guidance"] = {row["setting"]: {k: row[k] for k in ("psnr", "ssim", "class_accuracy", "colour_distance")}
+                               for row in guidance["rows"]}
     atomic_write(reports / "tables.md", lambda f: f.write(text.encode()))
     write_json(reports / "summary.json", summary)
     for comparison in COMPARISONS:

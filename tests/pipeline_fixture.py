@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
+
+from diffmodel.classes import ClassScheme
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +19,9 @@ MICRO_PARAMS = {
     "data": {
         "image_size": 16, "seed": 0, "num_subsets": 2,
         "faces": {"source": "synthetic", "train": 32, "val": 8, "test": 8},
-        "landscapes": {"source": "synthetic", "classes": ["mountain", "forest"], "train": 32, "val": 8, "test": 8},
+        "landscapes": {"source": "synthetic", "classes": ["alpine", "red_rock", "summer_forest", "autumn_forest"],
+                       "superclasses": {"mountain": ["alpine", "red_rock"], "forest": ["summer_forest", "autumn_forest"]},
+                       "train": 32, "val": 8, "test": 8},
     },
     "model": {"channels": 8, "channel_mults": [1, 2], "blocks_per_level": 1, "attention_resolutions": [8],
               "head_channels": 8, "groups": 4},
@@ -26,7 +31,15 @@ MICRO_PARAMS = {
     "baselines": {"cap_factor": 3},
     "evaluate": {"sampler": "ddim", "steps": 3, "eta": 0.0, "count": 8, "batch_size": 8, "seed": 1},
     "samplers": {"ddim_steps": [2, 3], "count": 8},
+    "guidance": {"model": "colorize_landscapes", "scales": [2.0], "count": 8},
 }
+
+FACES = ClassScheme.build("faces", (), None)  # the face domain's single class
+
+
+def one_class(splits: dict) -> dict:
+    """Labels for splits of a one-class domain (faces): all 0."""
+    return {split: np.zeros(len(images), np.int64) for split, images in splits.items()}
 
 
 class MicroProject:

@@ -1,3 +1,4 @@
+import json
 import textwrap
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def test_partial_section_keeps_that_sections_own_defaults(tmp_path):
     """))
     assert params.adapt.lr == 1e-4
     assert params.adapt.epochs == Params().adapt.epochs != Params().train.epochs
-    assert params.data.landscapes.classes == ("mountain", "forest")
+    assert params.data.landscapes.classes == Params().data.landscapes.classes
+    assert params.data.landscapes.superclasses == Params().data.landscapes.superclasses
     assert params.data.landscapes.train == 100
 
 
@@ -152,7 +154,9 @@ def test_missing_file_and_bad_yaml_are_one_line_errors(tmp_path):
 def test_plain_dict_is_json_ready():
     plain = as_plain_dict(Params())
     assert plain["model"]["channel_mults"] == [1, 2, 2]
-    assert plain["data"]["landscapes"]["classes"] == ["mountain", "forest"]
+    assert plain["data"]["landscapes"]["classes"] == ["alpine", "red_rock", "summer_forest", "autumn_forest"]
+    assert plain["data"]["landscapes"]["superclasses"]["forest"] == ["summer_forest", "autumn_forest"]
+    json.dumps(plain)
 
 
 def test_the_code_defaults_are_what_params_yaml_runs():
@@ -164,3 +168,37 @@ def test_peft_is_an_adaptation_method_only(tmp_path):
     assert load_params(params_file(tmp_path, "adapt: {method: peft}")).adapt.method == "peft"
     assert load_error(tmp_path, "adapt: {method: lora}") == "adapt.method: must be one of full, peft, got 'lora'"
     assert load_error(tmp_path, "train: {method: peft}").startswith("train.method: must be full")
+
+
+@pytest.mark.parametrize("superclasses,message", [
+    ("{forest: [summer_forest, oak]}", "data.landscapes.superclasses: 'oak' is not one of data.landscapes.classes"),
+    ("{a: [summer_forest], b: [summer_forest, autumn_forest]}", "'summer_forest' is in more than one superclass"),
+    ("{forest: [summer_forest]}", "'autumn_forest' in no superclass"),
+    ("[summer_forest]", "data.landscapes.superclasses: expected a mapping"),
+])
+def test_superclasses_must_group_every_class_once(tmp_path, superclasses, message):
+    with pytest.raises(ConfigError, match=message):
+        load_params(params_file(tmp_path, f"""
+            data:
+              landscapes:
+                classes: [summer_forest, autumn_forest]
+                superclasses: {superclasses}
+        """))
+
+
+def test_label_dropout_is_a_probability(tmp_path):
+    with pytest.raises(ConfigError, match="adapt.label_dropout_all: must be in"):
+        load_params(params_file(tmp_path, "adapt: {label_dropout_all: 1.5}"))
+    with pytest.raises(ConfigError, match=r"adapt.label_dropout \+ adapt.label_dropout_all: must be at most 1"):
+        load_params(params_file(tmp_path, "adapt: {label_dropout: 0.6, label_dropout_all: 0.6}"))
+    with pytest.raises(ConfigError, match="evaluate.guidance: must be one of none, cfg, superclass"):
+        load_params(params_file(tmp_path, "evaluate: {guidance: classifier}"))
+
+
+def test_own_classes_without_superclasses_have_the_domain_as_superclass(tmp_path):
+    # the default grouping is of the built-in classes: a Places2 user's classes must not inherit it
+    params = load_params(params_file(tmp_path, """
+        data:
+          landscapes: {source: folder, root: /data/places, classes: [mountain, forest]}
+    """))
+    assert params.data.landscapes.classes == ("mountain", "forest") and params.data.landscapes.superclasses is None

@@ -41,7 +41,7 @@ def tiny_model(task: str) -> LoadedModel:
 def fake_test_split(count: int = 8) -> PreparedDomain:
     rng = np.random.default_rng(0)
     test = rng.integers(0, 256, (count, 16, 16, 3), dtype=np.uint8)
-    return PreparedDomain(Path("."), {}, test[:0], test[:0], test)
+    return PreparedDomain(Path("."), {}, test[:0], test[:0], test, labels={"test": np.zeros(count, np.int64)})
 
 
 CFG = EvaluateConfig(steps=2, count=8, batch_size=4)

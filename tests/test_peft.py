@@ -18,6 +18,7 @@ from diffmodel.checkpoint import CheckpointError
 from diffmodel.config import DiffusionConfig, ModelConfig, Params, TrainConfig
 from diffmodel.data import synthetic
 from diffmodel.data.prepared import save_domain
+from tests.pipeline_fixture import FACES, one_class
 from diffmodel.errors import UserError
 from diffmodel.train import Limits, Trainer, TrainJob
 from diffmodel.unet import UNet
@@ -82,7 +83,7 @@ def workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("peft")
     splits = {split: synthetic.render_faces(count, 16, seed) for seed, (split, count) in
               enumerate((("train", 32), ("val", 8), ("test", 8)))}
-    save_domain(root / "data", splits, 2, {"source": "synthetic"})
+    save_domain(root / "data", splits, one_class(splits), 2, FACES, {"source": "synthetic"})
     Trainer(job(root, "base", "inpainting", SCHEDULE, init=None), Limits(quiet=True), log=lambda m: None).run()
     return root
 

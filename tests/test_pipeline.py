@@ -7,13 +7,14 @@ import re
 
 import pytest
 import yaml
+from PIL import Image
 
 from pipeline_fixture import MICRO_PARAMS, MicroProject
 
 CHAIN_STAGES = {"prepare", "train@base", "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain"}
 BASELINE_STAGES = {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines"}
 PEFT_STAGES = {"train@peft_faces", "train@peft_landscapes", "evaluate_peft"}
-ALL_STAGES = CHAIN_STAGES | BASELINE_STAGES | PEFT_STAGES | {"samplers", "compare"}
+ALL_STAGES = CHAIN_STAGES | BASELINE_STAGES | PEFT_STAGES | {"samplers", "guidance", "compare"}
 
 
 def stages_run(output: str) -> set[str]:
@@ -108,6 +109,44 @@ def test_the_peft_twins_store_deltas_and_compare_tables_them(project):
         assert f"| {twin} | peft |" in tables and f"| {full} | full |" in tables
 
 
+def test_the_guidance_stage_tables_every_setting_and_draws_every_class(project):
+    result = json.loads((project.path / "reports/guidance/scores.json").read_text())
+    settings = [row["setting"] for row in result["rows"]]
+    assert settings == ["no label", "superclass only", "class (conditional)", "cfg guidance 2", "superclass guidance 2",
+                        "wrong class, conditional"]  # micro params: scales [2.0], evaluate.guidance none
+    for row in result["rows"]:
+        assert 0 <= row["class_accuracy"] <= 1 and row["psnr"] > 0
+    assert result["classes"]["superclasses"] == {"mountain": ["alpine", "red_rock"], "forest": ["summer_forest", "autumn_forest"]}
+    tables = (project.path / "reports/tables.md").read_text()
+    assert "## Class-aware colorization (FineDiffusion)" in tables and "| superclass guidance 2 | true |" in tables
+    grid = Image.open(project.path / "reports/guidance/classes.png")
+    assert grid.width > grid.height  # ground truth, input and one column per class (4): wider than its 4 rows
+    meta = json.loads((project.path / "models/colorize_landscapes/meta.json").read_text())
+    assert meta["classes"]["classes"] == ["alpine", "red_rock", "summer_forest", "autumn_forest"]
+    inspect = project.run("python", "-m", "diffmodel.cli", "inspect", "models/colorize_landscapes")
+    assert "classes (--class), by superclass: mountain: alpine, red_rock; forest: summer_forest, autumn_forest" in inspect.stdout
+
+
+def test_users_choose_the_class_by_name_and_a_wrong_name_lists_the_known_ones(project):
+    Image.new("RGB", (20, 20), (90, 90, 90)).save(project.path / "gray.png")
+    cli = ("python", "-m", "diffmodel.cli")
+    ok = project.run(*cli, "sample", "models/colorize_landscapes", "gray.png", "--class", "autumn_forest",
+                     "--guidance", "superclass", "--guidance-scale", "2", "--steps", "2", "--out", "out")
+    assert "gray.png -> out/gray.png" in ok.stdout
+    colorized = project.run(*cli, "colorize", "models/colorize_landscapes", "gray.png", "--class", "red_rock",
+                            "--steps", "2", "--out", "photos")
+    assert "1 written to photos" in colorized.stdout
+    for args, says in ((("--class", "oak"), "error: unknown class 'oak'; this model knows: mountain: alpine, red_rock; "
+                                            "forest: summer_forest, autumn_forest"),
+                       (("--guidance", "cfg"), "error: --guidance cfg steers towards a class: give one with --class"),
+                       (("--class", "alpine", "--guidance", "strong"), "error: --guidance: must be one of none, cfg, superclass, got 'strong'")):
+        wrong = project.run(*cli, "sample", "models/colorize_landscapes", "gray.png", "--steps", "2", *args, check=False)
+        assert wrong.returncode == 2 and wrong.stderr.strip() == says
+    faces = project.run(*cli, "sample", "models/colorize_faces", "gray.png", "--class", "alpine", "--steps", "2", check=False)
+    assert faces.returncode == 2
+    assert faces.stderr.strip() == "error: models/colorize_faces has no classes (its domain faces has one); drop --class"
+
+
 def test_repro_again_does_nothing(project):
     result = project.run("dvc", "repro")
     assert stages_run(result.stdout) == set()
@@ -119,7 +158,7 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
     assert stages_run(result.stdout) == {
         "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain",
         "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines", "samplers", "compare",
-        "train@peft_faces", "train@peft_landscapes", "evaluate_peft",
+        "train@peft_faces", "train@peft_landscapes", "evaluate_peft", "guidance",
     }
     # the persisted 1-epoch model is continued, not retrained; its child has a new parent
     assert "colorize_faces: continuing the finished 1-epoch run to 2 epochs" in result.stdout
@@ -138,7 +177,10 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
     # with PEFT the twins only say "already complete" (tests/test_peft.py: the method is fingerprinted)
     ("adapt", "method", "peft", {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization",
                                  "train@scratch_landscapes", "train@peft_faces", "train@peft_landscapes"}),
-    ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines", "evaluate_peft"}),
+    ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance"}),
+    # `dvc exp run -S evaluate.guidance_scale=3`: evaluation only, no training
+    ("evaluate", "guidance_scale", 3.0, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance"}),
+    ("guidance", "scales", [1.0], {"guidance"}),
     ("baselines", "cap_factor", 4, {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes"}),
     ("data", "num_subsets", 4, {"prepare"}),
 ])
@@ -160,7 +202,7 @@ def test_code_no_training_stage_imports_reruns_evaluation_only(project):
     report = project.path / "diffmodel/report.py"  # drawing figures: no training stage imports it
     report.write_text(report.read_text() + "\n# an edit\n")
     result = project.run("dvc", "repro")
-    assert stages_run(result.stdout) == {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "compare"}
+    assert stages_run(result.stdout) == {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "compare"}
 
 
 def test_a_training_code_change_retrains_the_model_saying_why(project):

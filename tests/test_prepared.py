@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from diffmodel.classes import ClassScheme
 from diffmodel.config import DomainConfig
-from diffmodel.data.prepared import SPLITS, load_domain, save_domain
+from diffmodel.data.prepared import SPLITS, labels_path, load_domain, save_domain
 from diffmodel.config import ConfigError
 from diffmodel.data import folders
 from diffmodel.data.sources import prepare_domain
@@ -21,6 +22,7 @@ def domain_splits(name, cfg, image_size, seed, directory=None):
     directory = directory or Path(f"/tmp/diffmodel-test-prepared-{os.getpid()}-{domain_splits.runs}")
     manifest = prepare_domain(name, cfg, image_size, seed, 1, directory)
     prepared = load_domain(directory)
+    domain_splits.labels = {split: np.array(prepared.labels[split]) for split in SPLITS}
     return {split: np.array(getattr(prepared, split)) for split in SPLITS}, manifest
 
 
@@ -44,7 +46,12 @@ def test_folder_splits_are_disjoint_views_of_a_seeded_shuffle(places_folder):
     assert len(set(every)) == 19, "an image is in two splits"
     assert info["image_files"] == 20 and not info["skipped"]
     forest_in_train = sum(1 for _, green in ids["train"] if green == 200)
-    assert info["train_class_counts"] == {"mountain": 14 - forest_in_train, "forest": forest_in_train}
+    assert info["class_counts"]["train"] == {"mountain": 14 - forest_in_train, "forest": forest_in_train}
+    # each image keeps its class (the folder it came from: green 200 is forest) through the shuffle
+    for split, images in splits.items():
+        assert domain_splits.labels[split].tolist() == [1 if img[0, 0, 1] == 200 else 0 for img in images]
+    # without a superclasses mapping the superclass is the domain
+    assert info["classes"] == ["mountain", "forest"] and info["superclasses"] == {"landscapes": ["mountain", "forest"]}
     again, _ = domain_splits("landscapes", cfg, image_size=8, seed=5)
     assert all(np.array_equal(again[s], splits[s]) for s in SPLITS)
     other, _ = domain_splits("landscapes", cfg, image_size=8, seed=6)
@@ -80,20 +87,45 @@ def test_unreadable_files_skipped_until_too_few_remain(places_folder):
         domain_splits("landscapes", more, image_size=8, seed=5)
 
 
-def test_saved_arrays_load_back_and_the_hash_covers_names_shapes_and_bytes(tmp_path):
+def test_saved_arrays_load_back_and_the_hash_covers_names_shapes_bytes_and_labels(tmp_path):
     rng = np.random.default_rng(0)
     splits = {s: rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8) for s, n in (("train", 12), ("val", 2), ("test", 3))}
-    manifest = save_domain(tmp_path / "d", splits, num_subsets=3, info={"source": "test"})
+    labels = {s: rng.integers(0, 3, len(images)) for s, images in splits.items()}
+    scheme = ClassScheme.build("d", ("a", "b", "c"), {"x": ("a", "c"), "y": ("b",)})
+    manifest = save_domain(tmp_path / "d", splits, labels, 3, scheme, {"source": "test"})
     expected = hashlib.sha256()
+    for split in SPLITS:
+        expected.update(labels_path(tmp_path / "d", split).read_bytes())
     for split in SPLITS:
         expected.update(split.encode() + str(splits[split].shape).encode() + splits[split].tobytes())
     assert manifest["content_hash"] == expected.hexdigest()[:16]
     loaded = load_domain(tmp_path / "d")
     assert all(np.array_equal(getattr(loaded, s), splits[s]) for s in SPLITS)
+    assert all(np.array_equal(loaded.labels[s], labels[s]) for s in SPLITS)
     assert loaded.subsets == [(0, 4), (4, 8), (8, 12)]
+    assert loaded.scheme == scheme and loaded.scheme.superclass_of == (0, 1, 0)
 
     splits["val"][0, 0, 0, 0] ^= 1
-    assert save_domain(tmp_path / "e", splits, 3, {"source": "test"})["content_hash"] != manifest["content_hash"]
+    assert save_domain(tmp_path / "e", splits, labels, 3, scheme, {"source": "test"})["content_hash"] != manifest["content_hash"]
+    splits["val"][0, 0, 0, 0] ^= 1
+    labels["train"][0] = (labels["train"][0] + 1) % 3
+    assert save_domain(tmp_path / "f", splits, labels, 3, scheme, {"source": "test"})["content_hash"] != manifest["content_hash"]
+
+
+def test_synthetic_landscapes_keep_their_classes_through_prepare_and_subsets(tmp_path):
+    from diffmodel.config import DataConfig
+    from diffmodel.data.synthetic import render_landscapes
+
+    cfg = DataConfig().landscapes
+    cfg = DomainConfig(classes=cfg.classes, superclasses=cfg.superclasses, train=40, val=4, test=6)
+    prepare_domain("landscapes", cfg, 16, 0, 4, tmp_path / "l")
+    prepared = load_domain(tmp_path / "l")
+    images, labels = render_landscapes(40, 16, seed=10)  # what prepare renders for landscapes' train split (seed 0)
+    assert np.array_equal(prepared.train, images) and np.array_equal(prepared.labels["train"], labels)
+    for start, stop in prepared.subsets:  # a subset is a range of train: its labels are the same range
+        assert np.array_equal(prepared.labels["train"][start:stop], labels[start:stop])
+    assert prepared.scheme.classes == ("alpine", "red_rock", "summer_forest", "autumn_forest")
+    assert [prepared.scheme.superclasses[s] for s in prepared.scheme.superclass_of] == ["mountain", "mountain", "forest", "forest"]
 
 
 def test_a_split_file_appears_only_complete(tmp_path):

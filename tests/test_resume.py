@@ -23,6 +23,7 @@ import yaml
 
 from diffmodel.data import synthetic
 from diffmodel.data.prepared import save_domain
+from tests.pipeline_fixture import FACES, one_class
 
 ROOT = Path(__file__).resolve().parents[1]
 EXIT_PAUSED, EXIT_INTERRUPTED = 75, 130
@@ -48,7 +49,8 @@ def make_workspace(path: Path, params: dict = PARAMS) -> Path:
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     faces, size = params["data"]["faces"], params["data"]["image_size"]
     splits = {split: synthetic.render_faces(faces[split], size, seed) for seed, split in enumerate(("train", "val", "test"))}
-    save_domain(path / "data/prepared/faces", splits, params["data"]["num_subsets"], {"source": "synthetic"})
+    save_domain(path / "data/prepared/faces", splits, one_class(splits), params["data"]["num_subsets"], FACES,
+                {"source": "synthetic"})
     return path
 
 

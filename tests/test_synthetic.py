@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from diffmodel.data.synthetic import LANDSCAPE_CLASSES, render_faces, render_landscapes
+from diffmodel.data import synthetic
+from diffmodel.data.synthetic import LANDSCAPE_CLASSES, LANDSCAPE_SUPERCLASSES, render_faces, render_landscapes
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -42,22 +43,42 @@ def test_images_differ_from_each_other_and_use_the_range(faces, landscapes):
         assert images.min() < 40 and images.max() > 215
 
 
-def test_both_landscape_classes_appear_and_look_different(landscapes):
+def test_every_landscape_class_appears_and_the_superclasses_look_different(landscapes):
     images, labels = landscapes
-    assert set(labels.tolist()) == {0, 1}
-    assert 0.25 < labels.mean() < 0.75
+    assert set(labels.tolist()) == set(range(len(LANDSCAPE_CLASSES)))
     # rows of tree crowns make forests busier from left to right than smooth mountain flanks
     gray = images.astype(np.float64) @ LUMA
     busyness = np.abs(np.diff(gray, axis=2)).mean(axis=(1, 2))
-    mountain, forest = LANDSCAPE_CLASSES.index("mountain"), LANDSCAPE_CLASSES.index("forest")
-    assert busyness[labels == forest].mean() > 1.1 * busyness[labels == mountain].mean()
+    forest = np.isin(labels, [LANDSCAPE_CLASSES.index(c) for c in LANDSCAPE_SUPERCLASSES["forest"]])
+    assert busyness[forest].mean() > 1.1 * busyness[~forest].mean()
+
+
+@pytest.mark.parametrize("pair", [(synthetic._ROCK, synthetic._RED_ROCK), (synthetic._MEADOW, synthetic._DESERT),
+                                  (synthetic._LEAVES[None], synthetic._AUTUMN),
+                                  (synthetic._SUMMER_GRASS, synthetic._AUTUMN_GRASS)])
+def test_the_two_classes_of_a_superclass_share_luminance_not_hue(pair):
+    # only the label tells them apart in gray: each twin colour has its twin's luminance (1 level) ...
+    first, second = (np.atleast_2d(p).astype(np.float64) for p in pair)
+    assert np.abs(first @ LUMA - second @ LUMA).max() < 1.0
+    # ... and another hue: red minus green differs by far more than that
+    assert np.abs((first[:, 0] - first[:, 1]) - (second[:, 0] - second[:, 1])).min() > 30
+
+
+def test_twin_classes_differ_in_colour_not_in_gray():
+    images, labels = render_landscapes(256, 32, seed=3)
+    gray = images.astype(np.float64) @ LUMA
+    redness = images[..., 0].astype(np.float64) - images[..., 1]
+    for first, second in LANDSCAPE_SUPERCLASSES.values():
+        a, b = labels == LANDSCAPE_CLASSES.index(first), labels == LANDSCAPE_CLASSES.index(second)
+        assert abs(gray[a].mean() - gray[b].mean()) < 5  # of 255
+        assert redness[b].mean() - redness[a].mean() > 15  # red rock, autumn: redder
 
 
 def test_one_class_only_and_unknown_classes(landscapes):
-    _, labels = render_landscapes(8, 16, seed=0, classes=("forest",))
+    _, labels = render_landscapes(8, 16, seed=0, classes=("summer_forest",))
     assert np.all(labels == 0)
     with pytest.raises(ValueError, match="unknown landscape class 'desert'"):
-        render_landscapes(4, 16, seed=0, classes=("mountain", "desert"))
+        render_landscapes(4, 16, seed=0, classes=("alpine", "desert"))
 
 
 def chroma_explained(images: np.ndarray, train: int) -> float:

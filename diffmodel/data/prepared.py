@@ -3,7 +3,9 @@
     data/prepared/<domain>/
       train.npy  val.npy  test.npy   uint8 (N, H, W, 3); train is pre-shuffled, so
                                      Algorithm 2's subsets are contiguous ranges
-      manifest.json                  counts, source, size, subsets, content hash, skipped files
+      train_labels.npy ...           int64 (N,): each image's fine class (diffmodel/classes.py)
+      manifest.json                  counts, source, size, subsets, classes and superclasses,
+                                     content hash, skipped files
 
 Arrays are written a few images at a time (NpyWriter) and memory-mapped when read, so a
 CelebA-HQ-sized training set is never in RAM at once.
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import write_json
+from ..classes import ClassScheme
 from ..errors import UserError
 from .subsets import subset_ranges
 
@@ -39,6 +42,11 @@ class PreparedDomain:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    labels: dict[str, np.ndarray]  # split -> fine-class labels, aligned with the split's images
+
+    @property
+    def scheme(self) -> ClassScheme:
+        return ClassScheme.from_dict(self.manifest)
 
     @property
     def content_hash(self) -> str:
@@ -97,19 +105,32 @@ class NpyWriter:
             raise PreparedDataError(f"could not write {self.path}: {err.strerror or err}") from None
 
 
-def save_domain(directory: Path, splits: dict[str, np.ndarray], num_subsets: int, info: dict) -> dict:
-    """Write in-memory splits (the synthetic source) and the manifest."""
+def save_domain(directory: Path, splits: dict[str, np.ndarray], labels: dict[str, np.ndarray], num_subsets: int,
+                scheme: ClassScheme, info: dict) -> dict:
+    """Write in-memory splits (the synthetic source), their labels and the manifest."""
     for split in SPLITS:
         writer = NpyWriter(Path(directory) / f"{split}.npy", splits[split].shape)
         writer.write(splits[split])
         writer.finish()
-    return write_manifest(directory, num_subsets, info)
+    return write_manifest(directory, num_subsets, labels, scheme, info)
 
 
-def write_manifest(directory: Path, num_subsets: int, info: dict) -> dict:
-    """manifest.json of the split files already in `directory`: counts, subsets, content hash."""
+def labels_path(directory: Path, split: str) -> Path:
+    return Path(directory) / f"{split}_labels.npy"
+
+
+def write_manifest(directory: Path, num_subsets: int, labels: dict[str, np.ndarray], scheme: ClassScheme, info: dict) -> dict:
+    """The labels files and manifest.json of the split files already in `directory`: counts,
+    subsets, classes, content hash (of the images and the labels)."""
     directory = Path(directory)
+    for split in SPLITS:
+        values = np.asarray(labels[split], np.int64)
+        if values.min(initial=0) < 0 or values.max(initial=0) >= len(scheme.classes):
+            raise ValueError(f"{split} labels outside 0..{len(scheme.classes) - 1}")
+        _write_labels(labels_path(directory, split), values)
     shapes, digest = {}, hashlib.sha256()
+    for split in SPLITS:
+        digest.update(labels_path(directory, split).read_bytes())
     for split in SPLITS:  # read back in blocks: the hash never needs a split in memory
         with open(directory / f"{split}.npy", "rb") as f:
             version = np.lib.format.read_magic(f)
@@ -120,6 +141,9 @@ def write_manifest(directory: Path, num_subsets: int, info: dict) -> dict:
                 digest.update(block)
     manifest = {
         **info,
+        **scheme.as_dict(),
+        "class_counts": {split: {c: int((np.asarray(labels[split]) == k).sum()) for k, c in enumerate(scheme.classes)}
+                         for split in SPLITS},
         "image_size": shapes["train"][1],
         "counts": {split: int(shapes[split][0]) for split in SPLITS},
         "num_subsets": num_subsets,
@@ -130,19 +154,31 @@ def write_manifest(directory: Path, num_subsets: int, info: dict) -> dict:
     return manifest
 
 
+def _write_labels(path: Path, labels: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, labels)
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise PreparedDataError(f"could not write {path}: {err.strerror or err}") from None
+
+
 def load_domain(directory: Path) -> PreparedDomain:
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
     if not manifest_path.exists():
         raise PreparedDataError(f"{directory}: no prepared data (missing manifest.json); run the prepare stage first")
     manifest = json.loads(manifest_path.read_text())
-    arrays = {}
+    arrays, labels = {}, {}
     for split in SPLITS:
-        path = directory / f"{split}.npy"
-        try:
-            arrays[split] = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as err:
-            raise PreparedDataError(f"{path}: cannot be read ({err}); run the prepare stage again") from None
-        if len(arrays[split]) != manifest["counts"][split]:
-            raise PreparedDataError(f"{path}: {len(arrays[split])} images but manifest.json says {manifest['counts'][split]}; run the prepare stage again")
-    return PreparedDomain(directory, manifest, **arrays)
+        for path, into in ((directory / f"{split}.npy", arrays), (labels_path(directory, split), labels)):
+            try:
+                into[split] = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as err:
+                raise PreparedDataError(f"{path}: cannot be read ({err}); run the prepare stage again") from None
+            if len(into[split]) != manifest["counts"][split]:
+                raise PreparedDataError(f"{path}: {len(into[split])} entries but manifest.json says {manifest['counts'][split]}; "
+                                        f"run the prepare stage again")
+    return PreparedDomain(directory, manifest, **arrays, labels=labels)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classes import ClassScheme
 from ..config import ConfigError, DomainConfig
 from . import synthetic
 from .folders import list_images, read_images
@@ -25,10 +26,12 @@ def prepare_domain(name: str, cfg: DomainConfig, image_size: int, seed: int, num
                    progress: bool = False) -> dict:
     """Write domain `name` ("faces" or "landscapes") to `out` (data/prepared/<name>); returns its manifest."""
     counts = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
+    scheme = ClassScheme.build(name, cfg.classes, cfg.superclasses)
     if cfg.source == "synthetic":
-        splits = {split: _render(name, cfg, count, image_size, seed * 100 + 10 * DOMAIN_SEEDS[name] + SPLIT_SEEDS[split])
-                  for split, count in counts.items()}
-        return save_domain(out, splits, num_subsets, {"source": "synthetic", "classes": list(cfg.classes), "skipped": []})
+        splits, labels = {}, {}
+        for split, count in counts.items():
+            splits[split], labels[split] = _render(name, cfg, count, image_size, seed * 100 + 10 * DOMAIN_SEEDS[name] + SPLIT_SEEDS[split])
+        return save_domain(out, splits, labels, num_subsets, scheme, {"source": "synthetic", "skipped": []})
 
     files = list_images(cfg.root, cfg.classes)
     needed = sum(counts.values())
@@ -62,14 +65,12 @@ def prepare_domain(name: str, cfg: DomainConfig, image_size: int, seed: int, num
             writer.discard()
         raise
     val_end = cfg.test + cfg.val
-    class_counts = {c: int((labels[val_end:] == k).sum()) for k, c in enumerate(cfg.classes)}
-    info = {"source": "folder", "root": str(cfg.root), "classes": list(cfg.classes), "train_class_counts": class_counts,
-            "image_files": len(files.paths), "skipped": skipped}
-    return write_manifest(out, num_subsets, info)
+    split_labels = {"test": labels[:cfg.test], "val": labels[cfg.test:val_end], "train": labels[val_end:]}
+    info = {"source": "folder", "root": str(cfg.root), "image_files": len(files.paths), "skipped": skipped}
+    return write_manifest(out, num_subsets, split_labels, scheme, info)
 
 
-def _render(name: str, cfg: DomainConfig, count: int, size: int, seed: int) -> np.ndarray:
+def _render(name: str, cfg: DomainConfig, count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if name == "faces":
-        return synthetic.render_faces(count, size, seed)
-    images, _ = synthetic.render_landscapes(count, size, seed, cfg.classes or synthetic.LANDSCAPE_CLASSES)
-    return images
+        return synthetic.render_faces(count, size, seed), np.zeros(count, np.int64)
+    return synthetic.render_landscapes(count, size, seed, cfg.classes or synthetic.LANDSCAPE_CLASSES)

@@ -9,22 +9,27 @@ Faces: gradient background, neck with a shadow under the chin, shoulders and clo
 with a V or round collar, hair (black, brown, red, blond, grey; short, or long down to
 the shoulders), ears, an egg-shaped face with soft shading, hairline,
 eyebrows, two eyes (sclera, iris, pupil), nose shadow and nostrils, lips. Pose, size and
-position are jittered. Landscapes: *mountain* (sky, sun, clouds, 1-3 ridges with snow
-caps, meadow) and *forest* (sky, sun, clouds, distant hills, three rows of trees,
-sometimes a lake in front of the middle row reflecting what stands above it, grass).
+position are jittered. Landscapes come in four classes under two superclasses:
+*mountain* (sky, sun, clouds, 1-3 ridges, snow caps on half of them, the ground in front)
+of grey granite and green meadows (`alpine`) or red sandstone and ochre ground
+(`red_rock`), and *forest* (sky, sun, clouds, distant hills, three rows of conifers and
+round crowns, sometimes a lake in front of the middle row reflecting what stands above it,
+grass) in green (`summer_forest`) or orange and brown (`autumn_forest`).
 The sky is drawn knowing the skyline, so the sun is never hidden behind what stands in
 front of it: a sunset sun sits on the ridge or the treetops, a day sun stays clear above.
 
-Colour follows structure and luminance on purpose. The colorization models trained on
-these images must beat their grayscale input, which is only possible if chroma can be
-inferred from what a grayscale image shows. So every palette is chosen with gray levels
-that differ clearly between hues (black < brown < red < blond < grey hair; dark skin is
-darker than light skin; green trees are darker than autumn ones; clothing and face
-backgrounds come in bands of luminance), brightness jitter only scales a colour, and
-some hues are tied to a place (lips red, sky blue or sunset orange, grass green, snow
-white). Sunset skies always show a large low sun, darker tops and dark clouds, so they
-are told from day skies in grayscale. Faces are symmetric so a masked part can be
-inpainted from the rest.
+Colour follows structure and luminance on purpose, except for what the class label says.
+The colorization models trained on these images must beat their grayscale input, which is
+only possible if chroma can be inferred from what a grayscale image shows. So every palette
+is chosen with gray levels that differ clearly between hues (black < brown < red < blond <
+grey hair; dark skin is darker than light skin; clothing and face backgrounds come in bands
+of luminance), brightness jitter only scales a colour, and some hues are tied to a place
+(lips red, sky blue or sunset orange, snow white). Sunset skies always show a large low
+sun, darker tops and dark clouds, so they are told from day skies in grayscale. Faces are
+symmetric so a masked part can be inpainted from the rest. The two classes of a superclass
+are the exception: their palettes have the same luminance and their shapes the same
+distribution, so in gray an autumn forest is a summer forest and red rock is granite - only
+the label tells their colours apart (FineDiffusion's fine classes; diffmodel/classes.py).
 """
 from __future__ import annotations
 
@@ -32,7 +37,8 @@ from typing import Sequence
 
 import numpy as np
 
-LANDSCAPE_CLASSES = ("mountain", "forest")
+LANDSCAPE_CLASSES = ("alpine", "red_rock", "summer_forest", "autumn_forest")
+LANDSCAPE_SUPERCLASSES = {"mountain": ("alpine", "red_rock"), "forest": ("summer_forest", "autumn_forest")}
 
 _CHUNK_PIXELS = 1 << 21  # render pixels per chunk: big numpy ops at 32 px, bounded memory at 256 px
 _NOISE = 0.025  # relative per-pixel luminance noise, so surfaces are not flat
@@ -47,10 +53,16 @@ _SCLERA = np.array((236, 233, 228), np.float32)
 
 _DAY_SKY = np.array([(50, 100, 185), (172, 206, 236)], np.float32)  # top, horizon
 _SUNSET_SKY = np.array([(62, 52, 100), (250, 150, 70)], np.float32)
+# Each class's twin palette has the same ITU-R 601 luminance, row by row (tests/test_synthetic.py).
 _ROCK = np.array([(118, 124, 142), (112, 104, 100), (88, 76, 66)], np.float32)  # far, mid, near
+_RED_ROCK = np.array([(180, 106, 75), (153, 90, 63), (114, 67, 47)], np.float32)
+_MEADOW = np.array((80, 122, 55), np.float32)
+_DESERT = np.array((127, 98, 59), np.float32)
 _CONIFER = np.array((34, 78, 44), np.float32)
 _LEAVES = np.array((62, 112, 46), np.float32)
-_AUTUMN = np.array([(216, 122, 40), (222, 178, 62), (204, 88, 42)], np.float32)
+_AUTUMN = np.array([(151, 71, 24), (124, 84, 27), (176, 57, 31)], np.float32)  # each as bright as _LEAVES
+_SUMMER_GRASS = np.array((88, 138, 50), np.float32)
+_AUTUMN_GRASS = np.array((123, 120, 52), np.float32)
 _UNDERGROWTH = np.array((38, 58, 30), np.float32)
 
 
@@ -74,7 +86,10 @@ def render_landscapes(count: int, size: int, seed: int,
     if unknown or not classes:
         raise ValueError(f"unknown landscape class {unknown[0] if unknown else '(none given)'!r}; "
                          f"known classes: {', '.join(LANDSCAPE_CLASSES)}")
-    draw = {"mountain": _draw_mountains, "forest": _draw_forests}
+    draw = {"alpine": lambda u, res, noise: _draw_mountains(u, res, noise, red=False),
+            "red_rock": lambda u, res, noise: _draw_mountains(u, res, noise, red=True),
+            "summer_forest": lambda u, res, noise: _draw_forests(u, res, noise, autumn=False),
+            "autumn_forest": lambda u, res, noise: _draw_forests(u, res, noise, autumn=True)}
     u = np.random.default_rng(seed).random((count, 256), dtype=np.float32)
     labels = np.minimum((u[:, -1] * len(classes)).astype(np.int64), len(classes) - 1)
     out = np.empty((count, size, size, 3), np.uint8)
@@ -277,7 +292,7 @@ def _ridge_outline(u: np.ndarray, j: int, xs: np.ndarray, horizon: np.ndarray):
     return top, np.take_along_axis(peak_x[..., 0], which, 1)
 
 
-def _draw_mountains(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
+def _draw_mountains(u: np.ndarray, res: int, noise: np.ndarray, red: bool) -> np.ndarray:
     y, x = _grid(res)
     xs = x[0]  # (1, W): ridge outlines are functions of x only
     horizon = _param(u, 20, 0.55, 0.7)
@@ -286,7 +301,8 @@ def _draw_mountains(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
     skyline = np.min([np.where((j < n_ridges)[:, None], top, 1.0) for j, (top, _) in enumerate(outlines)], axis=0)
     img, sunset, light, haze, sun_side = _draw_sky(u, res, horizon, skyline)
     snow_color = np.where(sunset, _rgb((250, 200, 182)), _rgb((242, 244, 250)))
-    snowline = _param(u, 23, 0.28, 0.45)[:, 0]
+    snowline = np.where(u[:, 70:71] < 0.5, _param(u, 23, 0.28, 0.45)[:, 0], -1.0)  # half of them without snow
+    palette, ground = (_RED_ROCK, _DESERT) if red else (_ROCK, _MEADOW)
     for j, (top, peak_x) in enumerate(outlines):  # far to near
         ridge = (y >= top[:, None, :]) & (j < n_ridges).reshape(-1, 1, 1)
         # The flank of each peak turned to the sun is lit, the other one in shadow; both
@@ -294,7 +310,7 @@ def _draw_mountains(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
         side = np.sign(xs - peak_x) * sun_side[:, None]
         below = np.clip((y - top[:, None, :]) / 0.3, 0, 1)
         lit = (1 + 0.14 * side[:, None, :] * (1 - below)) * (1 - 0.15 * below)
-        rock = _rgb(_ROCK[j]) * light
+        rock = _rgb(palette[j]) * light
         if j == 0:
             rock = 0.8 * rock + 0.2 * haze
         phase = 2 * np.pi * u[:, 61 + j, None]
@@ -302,7 +318,7 @@ def _draw_mountains(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
         _paint(img, ridge & ~snow, rock * lit)
         _paint(img, ridge & snow, snow_color * lit)
     meadow_top = horizon + 0.12 + 0.015 * np.sin(2 * np.pi * (2 * x + _param(u, 60, 0, 1)))
-    meadow = _rgb((80, 122, 55)) * light * (0.9 + 0.3 * (y - horizon))
+    meadow = _rgb(ground) * light * (0.9 + 0.3 * (y - horizon))
     _paint(img, y >= meadow_top, meadow * (1 + 0.05 * np.roll(noise, 3, axis=1)))
     return img
 
@@ -310,14 +326,14 @@ def _draw_mountains(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
 _TREE_ROWS = ((16, 0.12, 0.4), (11, 0.18, 0.18), (7, 0.27, 0.0))  # far to near: trees, height, haze
 
 
-def _tree_row(u: np.ndarray, r: int, xs: np.ndarray, horizon: np.ndarray, autumn: np.ndarray):
+def _tree_row(u: np.ndarray, r: int, xs: np.ndarray, horizon: np.ndarray, autumn: bool):
     """Outline of tree row r: its top (b, W), base (b, 1), each column's colour (b, W, 3) and leafiness."""
     n, height, _ = _TREE_ROWS[r]
     t = u[:, 64 + 64 * r: 64 + 64 * r + 4 * n].reshape(len(u), n, 4)
     base = horizon[:, :, 0] + 0.01 + 0.1 * r
     pos = (np.arange(n) + 0.2 + 0.6 * t[..., 0]) / n * 1.1 - 0.05
     h = (height * (0.75 + 0.5 * t[..., 1]))[..., None]
-    conifer = t[..., 2] < np.where(autumn, 0.2, 0.55)[:, None]
+    conifer = t[..., 2] < 0.4  # conifers stay green in autumn
     dx = xs[None] - pos[..., None]
     radius = 0.42 * h
     crown = np.where(np.abs(dx) < radius, h - radius + np.sqrt(np.maximum(radius ** 2 - dx ** 2, 0)), -1.0)
@@ -325,7 +341,7 @@ def _tree_row(u: np.ndarray, r: int, xs: np.ndarray, horizon: np.ndarray, autumn
     which = profile.argmax(1)  # the tree in front in each column
     top_h = np.take_along_axis(profile, which[:, None], 1)[:, 0]
     shade = np.floor(t[..., 3] * 3)
-    colors = np.where(autumn[:, None, None], _AUTUMN[shade.astype(int)], _LEAVES)
+    colors = _AUTUMN[shade.astype(int)] if autumn else np.broadcast_to(_LEAVES, shade.shape + (3,))
     colors = np.where(conifer[..., None], _CONIFER, colors) * (0.92 + 0.16 * (t[..., 3] * 3 - shade))[..., None]
     color = np.take_along_axis(colors, which[..., None], 1)
     lateral = np.take_along_axis(dx, which[:, None], 1)[:, 0] / (0.4 * np.take_along_axis(h[..., 0], which, 1))
@@ -335,11 +351,10 @@ def _tree_row(u: np.ndarray, r: int, xs: np.ndarray, horizon: np.ndarray, autumn
     return base - np.maximum(top_h, 0), base, color, np.clip(lateral, -1, 1), leafy
 
 
-def _draw_forests(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
+def _draw_forests(u: np.ndarray, res: int, noise: np.ndarray, autumn: bool) -> np.ndarray:
     y, x = _grid(res)
     xs = x[0]
     horizon = _param(u, 20, 0.42, 0.56)
-    autumn = u[:, 21] < 0.45
     lake = (u[:, 24] < 0.4).reshape(-1, 1, 1)
     shore_y = horizon + 0.12  # a lake starts below the middle row of trees; the near row is left out
     hills = horizon[:, :, 0] - 0.04 - 0.02 * (1 + np.sin(2 * np.pi * (1.3 * xs + u[:, 23:24])))
@@ -348,8 +363,7 @@ def _draw_forests(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
     img, _, light, haze, sun_side = _draw_sky(u, res, horizon, skyline)
     _paint(img, y >= hills[:, None, :], 0.5 * _rgb((70, 105, 85)) * light + 0.5 * haze)
 
-    # Autumn forests are mostly round, bright orange/yellow crowns; summer ones mix dark
-    # green conifers and green round crowns, so green and autumn differ in gray as well.
+    # Autumn crowns are orange and brown where summer ones are green, at the same luminance.
     for r, (top, base, color, lateral, leafy) in enumerate(rows):
         height, haze_amount = _TREE_ROWS[r][1:]
         color = color * (1 + 0.15 * lateral * sun_side[:, None])[..., None]
@@ -369,7 +383,7 @@ def _draw_forests(u: np.ndarray, res: int, noise: np.ndarray) -> np.ndarray:
 
     grass_top = np.where(lake, _param(u, 25, 0.86, 0.93), horizon + 0.26)
     grass_line = grass_top + 0.01 * np.sin(2 * np.pi * (3 * x + _param(u, 26, 0, 1)))
-    grass = np.where(autumn.reshape(-1, 1, 1), _rgb((132, 128, 56)), _rgb((88, 138, 50)))
+    grass = _rgb(_AUTUMN_GRASS if autumn else _SUMMER_GRASS)
     grass = grass * light * (0.9 + 0.3 * (y - grass_top))
     _paint(img, y >= grass_line, grass * (1 + 0.05 * np.roll(noise, 7, axis=1)))
     return img
