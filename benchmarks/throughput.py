@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from diffmodel.config import ConfigError, Params, load_params
-from diffmodel.data.prepared import to_tensor
+from diffmodel.data.tensors import to_tensor
 from diffmodel.data.synthetic import render_faces, render_landscapes
 from diffmodel import peft
 from diffmodel.diffusion import Schedule

@@ -16,7 +16,7 @@ from .checkpoint import WEIGHTS, CheckpointError, export as export_checkpoint, p
 from .classes import ClassScheme, UnknownClassError
 from .diffusion import GUIDANCE, Guidance
 from .data.folders import IMAGE_SUFFIXES, image_files, load_image, one_line
-from .data.prepared import to_tensor
+from .data.tensors import to_tensor
 from .evaluate import training_timings
 from .inference import LoadedModel, load_model, restore
 

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from . import metrics
 from .swd import swd
 from .config import EvaluateConfig
-from .data.prepared import PreparedDomain, to_tensor
+from .data.prepared import PreparedDomain
+from .data.tensors import to_tensor
 from .diffusion import Guidance
 from .inference import LoadedModel, Restoration, restore
 

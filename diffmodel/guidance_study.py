@@ -19,7 +19,8 @@ import torch
 from .class_fidelity import ColourClassifier
 from .classes import NO_LABEL
 from .config import EvaluateConfig, GuidanceConfig
-from .data.prepared import PreparedDomain, to_tensor
+from .data.prepared import PreparedDomain
+from .data.tensors import to_tensor
 from .diffusion import Guidance
 from .evaluate import evaluate_model
 from .inference import LoadedModel, restore

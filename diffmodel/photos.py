@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageFilter, ImageOps
 
 from .classes import NO_LABEL
-from .data.prepared import to_tensor
+from .data.tensors import to_tensor
 from .diffusion import Guidance, sample
 from .inference import LoadedModel
 from .report import to_uint8

@@ -33,7 +33,8 @@ from tqdm import tqdm
 from . import checkpoint, peft
 from .classes import NO_LABEL, ClassScheme
 from .config import DiffusionConfig, ModelConfig, TrainConfig, as_plain_dict
-from .data.prepared import PreparedDomain, load_domain, to_tensor
+from .data.prepared import PreparedDomain, load_domain
+from .data.tensors import to_tensor
 from .data.subsets import epoch_indices, rank_share, subset_for_epoch
 from .diffusion import Schedule, training_loss
 from .errors import UserError

@@ -11,9 +11,9 @@ import typer
 
 from diffmodel import report
 from diffmodel.chain import MODELS
-from diffmodel.checkpoint import atomic_write, write_json
 from diffmodel.compare import COMPARISONS, ancestors, markdown_tables, metric_row, sampler_table
 from diffmodel.config import load_params
+from diffmodel.files import atomic_write, write_json
 from diffmodel.guidance_compare import guidance_table
 from diffmodel.peft import trainable_share
 from diffmodel.peft_compare import peft_tables

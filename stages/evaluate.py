@@ -11,10 +11,11 @@ import typer
 
 from diffmodel import metrics, report
 from diffmodel.chain import CHAIN, MODELS
-from diffmodel.checkpoint import WEIGHTS, write_json
+from diffmodel.checkpoint import WEIGHTS
 from diffmodel.config import load_params
 from diffmodel.data.prepared import load_domain
 from diffmodel.evaluate import evaluate_model, headline, training_timings
+from diffmodel.files import write_json
 from diffmodel.inference import load_model
 from stages.common import PARAMS_OPTION, QUIET_OPTION, fail, say, user_errors_are_one_line
 

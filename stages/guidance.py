@@ -10,8 +10,8 @@ import typer
 
 from diffmodel import report
 from diffmodel.chain import MODELS
-from diffmodel.checkpoint import write_json
 from diffmodel.config import load_params
+from diffmodel.files import write_json
 from diffmodel.data.prepared import load_domain
 from diffmodel.errors import UserError
 from diffmodel.guidance_study import class_grid, study

@@ -9,8 +9,8 @@ import torch
 import typer
 
 from diffmodel.chain import MODELS
-from diffmodel.checkpoint import write_json
 from diffmodel.config import load_params
+from diffmodel.files import write_json
 from diffmodel.data.prepared import load_domain
 from diffmodel.errors import UserError
 from diffmodel.evaluate import evaluate_model, psnr_key

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from diffmodel import checkpoint
-from diffmodel.checkpoint import CheckpointError, atomic_write, check_architecture, load_state, load_weights, save
+from diffmodel.checkpoint import CheckpointError, check_architecture, load_state, load_weights, save
+from diffmodel.files import WriteError, atomic_write
 from diffmodel.config import ModelConfig
 from diffmodel.train import architecture
 from diffmodel.unet import UNet
@@ -177,7 +178,7 @@ def test_full_disk_keeps_the_previous_file_and_reports_one_line(tmp_path):
         f.write(b"half of the new wei")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(WriteError) as err:
         atomic_write(path, full_disk)
     message = str(err.value)
     assert "\n" not in message
@@ -193,7 +194,7 @@ def test_torch_save_failure_is_reported_in_one_line(tmp_path):
     def failing_save(f):
         raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 128 vs 64\nframe #0: ...")
 
-    with pytest.raises(CheckpointError) as err:
+    with pytest.raises(WriteError) as err:
         atomic_write(path, failing_save)
     assert "\n" not in str(err.value) and "unexpected pos" in str(err.value)
     assert path.read_bytes() == b"previous"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from diffmodel.config import DiffusionConfig, ModelConfig
-from diffmodel.data.prepared import to_tensor
+from diffmodel.data.tensors import to_tensor
 from diffmodel.data.synthetic import render_faces
 from diffmodel.diffusion import Schedule, sample, training_loss
 from diffmodel.evaluate import mean_fill

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffmodel.data.prepared import to_tensor
+from diffmodel.data.tensors import to_tensor
 from diffmodel.data.synthetic import render_faces
 from diffmodel.swd import laplacian_pyramid, sliced_wasserstein, swd
 

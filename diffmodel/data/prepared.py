@@ -8,7 +8,8 @@
                                      content hash, skipped files
 
 Arrays are written a few images at a time (NpyWriter) and memory-mapped when read, so a
-CelebA-HQ-sized training set is never in RAM at once.
+CelebA-HQ-sized training set is never in RAM at once. No torch here (data/tensors.py turns
+images into tensors): preparing data does not pay for loading it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..checkpoint import write_json
+from ..files import write_json
 from ..classes import ClassScheme
 from ..errors import UserError
 from .subsets import subset_ranges
@@ -59,11 +59,6 @@ class PreparedDomain:
     @property
     def image_size(self) -> int:
         return self.manifest["image_size"]
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (B,H,W,3) -> float (B,3,H,W) in [-1, 1]."""
-    return torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 class NpyWriter:

@@ -8,7 +8,10 @@ the batches an uninterrupted one would.
 
 from __future__ import annotations
 
-import torch
+import typing
+
+if typing.TYPE_CHECKING:
+    import torch
 
 
 def subset_ranges(count: int, num_subsets: int) -> list[tuple[int, int]]:
@@ -26,6 +29,8 @@ def subset_for_epoch(epoch: int, subset_epochs: int, num_subsets: int) -> int | 
 
 def epoch_indices(ranges: list[tuple[int, int]], epoch: int, subset_epochs: int, seed: int) -> torch.Tensor:
     """The shuffled training indices epoch `epoch` visits."""
+    import torch  # here, not at the top: prepare imports this module for subset_ranges and must not load torch
+
     subset = subset_for_epoch(epoch, subset_epochs, len(ranges))
     start, end = (ranges[0][0], ranges[-1][1]) if subset is None else ranges[subset]
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
