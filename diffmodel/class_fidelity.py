@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-BINS = 8
+from .errors import UserError
+
+BINS = 9  # odd: neutral gray (Cb = Cr = 0) lies mid-bin, not on an edge where rounding would pick the side
 CHROMA_RANGE = 0.25  # Cb, Cr on the [0, 1] scale lie in [-0.5, 0.5]; image colours rarely leave +-0.25
 
 
@@ -53,7 +55,7 @@ class ColourClassifier:
             sums.index_add_(0, labels, chroma_histograms(images))
             counts += torch.bincount(labels, minlength=classes).double()
         if (counts == 0).any():
-            raise ValueError(f"no images of class {int((counts == 0).nonzero()[0])} to learn its colours from")
+            raise UserError(f"no training images of class {int((counts == 0).nonzero()[0])} to learn its colours from")
         return cls(sums / counts[:, None])
 
     def distances(self, images: torch.Tensor) -> torch.Tensor:
@@ -63,10 +65,12 @@ class ColourClassifier:
     def predict(self, images: torch.Tensor) -> np.ndarray:
         return self.distances(images).argmin(1).numpy()
 
-    def fidelity(self, images: torch.Tensor, requested: np.ndarray) -> dict:
-        """How often the colours say the requested class, and the mean L1 distance to its colours."""
+    def fidelity(self, images: torch.Tensor, target: np.ndarray) -> dict:
+        """How often the colours say the target class, the mean L1 distance to its colours, and the
+        class each image's colours say."""
         distances = self.distances(images)
-        requested = torch.as_tensor(np.asarray(requested), dtype=torch.long)
-        hit = distances.argmin(1) == requested
-        return {"class_accuracy": round(hit.double().mean().item(), 4),
-                "colour_distance": round(distances.gather(1, requested[:, None]).mean().item(), 4)}
+        target = torch.as_tensor(np.asarray(target), dtype=torch.long)
+        predicted = distances.argmin(1)
+        return {"class_accuracy": round((predicted == target).double().mean().item(), 4),
+                "colour_distance": round(distances.gather(1, target[:, None]).mean().item(), 4),
+                "predicted": predicted.numpy()}

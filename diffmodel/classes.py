@@ -30,12 +30,14 @@ class ClassScheme:
 
     @classmethod
     def build(cls, domain: str, classes: tuple[str, ...], grouping: dict[str, tuple[str, ...]] | None) -> ClassScheme:
-        """From params: `grouping` maps superclass -> fine classes; None puts them all under the domain."""
+        """From params: `grouping` maps superclass -> fine classes; None puts them all under the domain.
+        Superclasses are numbered in the order of their first fine class, so the scheme (and a model's
+        superclass embedding rows) does not depend on the order the mapping is written in."""
         classes = tuple(classes) or (domain,)
         grouping = grouping or {domain: classes}
-        supers = tuple(grouping)
-        owner = {fine: k for k, members in enumerate(grouping.values()) for fine in members}
-        return cls(classes, supers, tuple(owner[c] for c in classes))
+        owner_name = {fine: name for name, members in grouping.items() for fine in members}
+        supers = tuple(dict.fromkeys(owner_name[c] for c in classes))
+        return cls(classes, supers, tuple(supers.index(owner_name[c]) for c in classes))
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> ClassScheme | None:
@@ -64,14 +66,16 @@ class ClassScheme:
         """Each fine label's superclass; NO_LABEL stays NO_LABEL."""
         fine = np.asarray(fine, np.int64)
         lookup = np.array(self.superclass_of, np.int64)
-        return np.where(fine == NO_LABEL, NO_LABEL, lookup[np.clip(fine, 0, None)])
+        return np.where(fine < 0, NO_LABEL, lookup[np.clip(fine, 0, None)])
 
     def same_superclass_other(self, fine: np.ndarray) -> np.ndarray:
-        """For each label, the next fine class of its own superclass (itself when it is alone there):
-        the wrong class that a grayscale image cannot rule out."""
+        """For each label, the next fine class of its own superclass - the wrong class a grayscale
+        image cannot rule out - or, when it is alone there, the next class of all."""
         out = np.array(fine, np.int64)
         for k, s in enumerate(self.superclass_of):
             siblings = [j for j, t in enumerate(self.superclass_of) if t == s]
+            if len(siblings) == 1:
+                siblings = list(range(len(self.classes)))
             out[np.asarray(fine) == k] = siblings[(siblings.index(k) + 1) % len(siblings)]
         return out
 

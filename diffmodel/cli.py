@@ -14,6 +14,7 @@ from tqdm import tqdm
 from . import photos, report
 from .checkpoint import WEIGHTS, CheckpointError, export as export_checkpoint, parent_directory, read_meta
 from .classes import ClassScheme, UnknownClassError
+from .errors import UserError
 from .diffusion import GUIDANCE, Guidance
 from .data.folders import IMAGE_SUFFIXES, image_files, load_image, one_line
 from .data.tensors import to_tensor
@@ -45,7 +46,7 @@ def _class_request(model: LoadedModel, checkpoint: Path, name: Optional[str], gu
             _fail(f"--guidance {guidance} steers towards a class: give one with --class")
         return None, Guidance()
     if not model.conditional:
-        _fail(f"{checkpoint} has no classes (its domain {model.meta.get('domain')} has one); drop --class")
+        _fail(f"{checkpoint} has no classes to choose from (it was trained on one); drop --class")
     try:
         return model.classes.index(name), Guidance(guidance, scale)
     except UnknownClassError as err:
@@ -289,7 +290,7 @@ def export(
     """
     try:
         written = export_checkpoint(checkpoint, out)
-    except CheckpointError as err:
+    except UserError as err:  # also a full disk (files.WriteError)
         _fail(str(err))
     typer.echo(f"{checkpoint} -> {written} ({written.stat().st_size:,} bytes)")
 

@@ -258,6 +258,8 @@ class GuidanceConfig:
     def validate(self, key: str) -> None:
         if self.count < 1 or not self.scales or any(s < 0 for s in self.scales):
             raise ConfigError(f"{key}: count must be at least 1 and scales non-empty and non-negative")
+        if len(set(self.scales)) != len(self.scales):
+            raise ConfigError(f"{key}.scales: a scale is listed twice")
 
 
 @dataclass(frozen=True)

@@ -8,22 +8,24 @@ def guidance_table(result: dict) -> str:
     """The markdown section of reports/tables.md."""
     default = result["default_guidance"]
     lines = ["## Class-aware colorization (FineDiffusion): labels and guidance", "",
-             f"{result['model']} colours the first {result['images']} test landscapes ({result['sampler']}, same seeds) "
-             "under each setting. Within a superclass the classes look the same in gray, so only the label tells their",
-             "colours apart. Class accuracy: how often a colour-only nearest-class-mean classifier (chroma histograms,",
-             "diffmodel/class_fidelity.py) puts the output in the class asked for; colour distance: L1 between the output's",
-             "chroma histogram and that class's mean (lower is closer). PSNR, SSIM and SWD compare with the true image.",
+             f"{result['model']} colours its first {result['images']} test images ({result['sampler']}, same seeds) "
+             "under each setting; label given: none, the superclass alone, the image's class, or the other class of its",
+             "superclass on purpose (wrong). Class accuracy: how often a colour-only nearest-class-mean classifier (chroma",
+             "histograms, diffmodel/class_fidelity.py) puts the output in the image's true class - in the class asked for,",
+             "for the wrong-class rows; colour distance: L1 between the output's chroma histogram and that class's mean",
+             "(lower is closer). PSNR, SSIM and SWD compare with the true image. The classifier's own accuracy on the real",
+             "images and on the grayscale input bound the column.",
              f"evaluate.guidance is {default['kind']}" + (f" at scale {default['scale']:g}" if default["kind"] != "none" else "")
              + " (the evaluate stages and the per-class grid use it).", "",
-             "| setting | class asked | PSNR | SSIM | SWD | class accuracy | colour distance | s/image |",
+             "| setting | label given | PSNR | SSIM | SWD | class accuracy | colour distance | s/image |",
              "|---|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
-        lines.append(f"| {row['setting']} | {row['class_asked']} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['swd']:.1f} "
+        lines.append(f"| {row['setting']} | {row['class_given']} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['swd']:.1f} "
                      f"| {row['class_accuracy']:.3f} | {row['colour_distance']:.3f} | {row['seconds_per_image']:.3f} |")
     for name, ref in result["reference"].items():
-        lines.append(f"| {name} (no model) | true | | | | {ref['class_accuracy']:.3f} | {ref['colour_distance']:.3f} | |")
+        lines.append(f"| {name} (no model) | | | | | {ref['class_accuracy']:.3f} | {ref['colour_distance']:.3f} | |")
     rows = {row["setting"]: row for row in result["rows"]}
-    best = {kind: max((r for r in result["rows"] if r["guidance"] == kind and r["class_asked"] == "true"),
+    best = {kind: max((r for r in result["rows"] if r["guidance"] == kind and r["class_given"] == "true"),
                       key=lambda r: r["class_accuracy"], default=None) for kind in ("cfg", "superclass")}
     lines.append("")
     if best["cfg"] and best["superclass"]:

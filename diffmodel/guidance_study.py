@@ -5,7 +5,8 @@ setting: no label, the superclass alone, the class (plain conditional sampling),
 classifier-free guidance and superclass-conditioned guidance at several scales, and the
 wrong class on purpose (the other class of the image's own superclass, which the grayscale
 input cannot rule out). Each is scored against the true images (PSNR, SSIM, SWD) and by
-class fidelity (class_fidelity.py) against the class it was asked for.
+class fidelity (class_fidelity.py): do its colours say the image's true class - or, for the
+wrong-class settings, the class asked for?
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .class_fidelity import ColourClassifier
 from .classes import NO_LABEL
@@ -24,12 +24,13 @@ from .data.tensors import to_tensor
 from .diffusion import Guidance
 from .evaluate import evaluate_model
 from .inference import LoadedModel, restore
+from .tasks import grayscale
 
 
 @dataclass(frozen=True)
 class Setting:
     name: str
-    asked: str  # "true": the image's class; "wrong": the other class of its superclass; "none": no fine class
+    asked: str  # the fine class given: "true" (the image's), "wrong" (the other of its superclass) or "none"
     superclass: bool  # whether the superclass is given
     guidance: Guidance
 
@@ -68,20 +69,23 @@ def study(model: LoadedModel, data: PreparedDomain, evaluate: EvaluateConfig, cf
         result = evaluate_model(model, data, run_cfg, None, "not computed in the guidance comparison", progress=progress,
                                 desc=f"guidance: {setting.name}", fine=labels[setting.asked], superclass=superclass,
                                 guidance=setting.guidance)
-        requested = labels["wrong"] if setting.asked == "wrong" else true
+        target = labels["wrong"] if setting.asked == "wrong" else true  # the class its colours should say
         scores = result.metrics
-        rows.append({"setting": setting.name, "class_asked": setting.asked, "guidance": setting.guidance.kind,
+        fidelity = classifier.fidelity(result.output, target)
+        rows.append({"setting": setting.name, "class_given": setting.asked if setting.asked != "none" else
+                     ("superclass" if setting.superclass else "none"), "guidance": setting.guidance.kind,
                      "scale": setting.guidance.scale, "psnr": scores["psnr"], "ssim": scores["ssim"], "swd": scores["swd"],
-                     **classifier.fidelity(result.output, requested),
-                     "true_class_accuracy": round(float((classifier.predict(result.output) == true).mean()), 4),
+                     "class_accuracy": fidelity["class_accuracy"], "colour_distance": fidelity["colour_distance"],
+                     "true_class_accuracy": round(float((fidelity["predicted"] == true).mean()), 4),
                      "seconds_per_image": scores["sampling_seconds_per_image"]})
     real = to_tensor(data.test[:count])
-    gray = to_tensor(data.test[:count])
-    gray = gray.mul(torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+    gray = grayscale(real)
+    reference = {name: {k: v for k, v in classifier.fidelity(images, true).items() if k != "predicted"}
+                 for name, images in (("real images", real), ("grayscale input", gray))}
     return {"model": model.meta.get("name"), "images": count, "classes": scheme.as_dict(),
             "default_guidance": {"kind": evaluate.guidance, "scale": evaluate.guidance_scale},
             "sampler": f"{evaluate.sampler}-{evaluate.steps}" if evaluate.sampler == "ddim" else "ddpm",
-            "reference": {"real images": classifier.fidelity(real, true), "grayscale input": classifier.fidelity(gray, true)},
+            "reference": reference,
             "rows": rows}
 
 

@@ -40,11 +40,13 @@ VALUES_NOT_CODE = {"diffmodel/config.py"}
 
 
 def fingerprint_parts(job_values: dict, schedule: TrainConfig, data_hash: str, subsets: list, parent_sha256: str | None,
-                      world_size: int) -> dict:
-    """Everything that shapes a job's weights, as JSON-ready values (compared part by part to say what changed)."""
+                      world_size: int, unused: tuple[str, ...] = ()) -> dict:
+    """Everything that shapes a job's weights, as JSON-ready values (compared part by part to say what
+    changed). `unused`: schedule keys that do not shape this job (label dropout without classes)."""
+    ignored = NOT_FINGERPRINTED | set(unused)
     parts = {
-        **job_values,  # task, domain, architecture, diffusion
-        "schedule": {k: v for k, v in as_plain_dict(schedule).items() if k not in NOT_FINGERPRINTED},
+        **job_values,  # task, domain, architecture, diffusion, classes
+        "schedule": {k: v for k, v in as_plain_dict(schedule).items() if k not in ignored},
         "parent": parent_sha256,
         "data": data_hash,
         "world_size": world_size,

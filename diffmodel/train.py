@@ -43,6 +43,7 @@ from .tasks import make_task
 from .unet import Labels, UNet
 
 VAL_SEED = 20240722
+LABEL_DROPOUT = ("label_dropout", "label_dropout_all")
 
 
 class Outcome(Enum):
@@ -84,14 +85,21 @@ def build_model(model: ModelConfig, image_size: int, dropout: float = 0.0, class
 
 
 def start_from_parent(model: UNet, parent_weights: dict, same_classes: bool) -> bool:
-    """Load a parent's weights. Its class embedder comes along only for the same classes;
-    otherwise (a parent without classes, or other ones) the model's own stays zero, so the
-    model starts exactly as its parent. Returns whether the class embedder was taken over."""
+    """Load a parent's weights. Its class embedder comes along only for the same classes. Otherwise
+    the model starts exactly as its parent given no label, whatever label it is given: every row of
+    its new embedder is the parent's "no label" row (zero when the parent had no classes).
+    Returns whether the class embedder was taken over."""
     take = same_classes and model.class_embed is not None
     weights = {k: v for k, v in parent_weights.items() if take or not k.startswith("class_embed.")}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if unexpected or any(not k.startswith("class_embed.") for k in missing):
         raise RuntimeError(f"parent weights do not fit: missing {missing}, unexpected {unexpected}")
+    if model.class_embed is not None and not take:
+        with torch.no_grad():
+            for table in ("fine", "superclass"):
+                parent_rows = parent_weights.get(f"class_embed.{table}.weight")
+                getattr(model.class_embed, table).weight.copy_(
+                    torch.zeros(()) if parent_rows is None else parent_rows[-1].expand_as(getattr(model.class_embed, table).weight))
     return take
 
 
@@ -198,7 +206,8 @@ class Trainer:
         job = {"task": self.job.task, "domain": self.job.domain, "architecture": self.arch,
                "diffusion": as_plain_dict(self.job.diffusion), "classes": self.classes.as_dict()}
         parent = self.parent_meta["weights_sha256"] if self.parent_meta else None
-        return fingerprint_parts(job, self.cfg, self.data.content_hash, self.data.subsets, parent, self.world)
+        unused = () if self.classes.conditional else LABEL_DROPOUT  # a model without classes drops no labels
+        return fingerprint_parts(job, self.cfg, self.data.content_hash, self.data.subsets, parent, self.world, unused)
 
     # ---- state -------------------------------------------------------------------------
 
@@ -280,7 +289,7 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed + 1)
         model = build_model(job.model, self.image_size, cfg.dropout, self.classes).to(self.device)
         if self.parent_weights is not None:
-            same_classes = self.parent_meta.get("classes") == self.classes.as_dict()
+            same_classes = ClassScheme.from_dict(self.parent_meta.get("classes")) == self.classes
             start_from_parent(model, self.parent_weights["ema"], same_classes)
             if model.class_embed is not None and not same_classes:
                 self.log(f"{job.name}: classes {self.classes.describe()}; a new class embedder, starting at zero")

@@ -9,6 +9,7 @@ import torch
 from diffmodel.class_fidelity import BINS, ColourClassifier, chroma_histograms
 from diffmodel.classes import NO_LABEL, ClassScheme, UnknownClassError
 from diffmodel.config import DiffusionConfig, ModelConfig, TrainConfig
+from diffmodel.errors import UserError
 from diffmodel.diffusion import Guidance, Schedule, denoise, sample
 from diffmodel.train import dropped_labels, start_from_parent
 from diffmodel.unet import UNet
@@ -26,6 +27,12 @@ def test_superclasses_follow_from_fine_classes():
                                                 "forest: summer_forest, autumn_forest"):
         SCHEME.index("oak")
     assert ClassScheme.from_dict(SCHEME.as_dict()) == SCHEME
+    # superclasses are numbered by their first class, not by how the mapping is written
+    reordered = ClassScheme.build("l", SCHEME.classes, {"forest": ("summer_forest", "autumn_forest"),
+                                                        "mountain": ("alpine", "red_rock")})
+    assert reordered == SCHEME and reordered.superclasses == ("mountain", "forest")
+    alone = ClassScheme.build("l", ("a", "b", "c"), {"x": ("a", "b"), "y": ("c",)})
+    assert alone.same_superclass_other(np.array([0, 1, 2])).tolist() == [1, 0, 0]  # c has no sibling: the next class
     faces = ClassScheme.build("faces", (), None)
     assert faces.classes == ("faces",) and not faces.conditional and SCHEME.conditional
 
@@ -60,9 +67,14 @@ def test_the_class_embedder_changes_the_output_once_trained_and_only_with_the_sa
     same = UNet(SMALL, 16, classes=SCHEME)
     assert start_from_parent(same, trained.state_dict(), same_classes=True) is True
     assert torch.equal(same.class_embed.fine.weight, trained.class_embed.fine.weight)
-    other = UNet(SMALL, 16, classes=ClassScheme.build("l", ("a", "b"), None))
+    other = randomised(UNet(SMALL, 16, classes=ClassScheme.build("l", ("a", "b"), None)), seed=5)
     assert start_from_parent(other, trained.state_dict(), same_classes=False) is False
-    assert not other.class_embed.fine.weight.any()
+    # other classes: whatever label it is given, the child starts as its parent given no label
+    no_label = (torch.tensor([NO_LABEL, NO_LABEL]), torch.tensor([NO_LABEL, NO_LABEL]))
+    with torch.no_grad():
+        expected = trained(x, gamma, no_label)
+        for labels in (no_label, (torch.tensor([0, 1]), torch.tensor([0, NO_LABEL]))):
+            assert torch.allclose(other.eval()(x, gamma, labels), expected, atol=1e-6)
 
 
 def test_label_dropout_rates_and_tiers():
@@ -123,23 +135,24 @@ def solid(colour, count=2, size=8):
 
 
 def test_a_solid_colour_fills_the_chroma_bin_its_cb_cr_give():
-    # Cb, Cr of pure red (ITU-R 601): -0.168736, 0.5 -> bins floor((v + 0.25) / 0.5 * 8), clamped to 0..7
+    # Cb, Cr of pure red (ITU-R 601): -0.168736, 0.5 -> bins floor((v + 0.25) / 0.5 * 9), clamped to 0..8
+    assert BINS == 9
     histogram = chroma_histograms(solid((255, 0, 0), count=1))[0]
     assert histogram.sum().item() == pytest.approx(1.0)
-    assert histogram[1 * BINS + 7].item() == pytest.approx(1.0)  # Cb bin floor(1.3) = 1, Cr bin 7 (clamped)
-    gray = chroma_histograms(solid((128, 128, 128), count=1))[0]
-    assert gray[4 * BINS + 4].item() == pytest.approx(1.0)  # Cb = Cr = 0: the centre bins
+    assert histogram[1 * BINS + 8].item() == pytest.approx(1.0)  # Cb bin floor(1.46) = 1, Cr bin 8 (clamped)
+    for level in (0, 37, 128, 255):  # any gray: Cb = Cr = 0, the centre bin (4.5 before flooring: not an edge)
+        assert chroma_histograms(solid((level,) * 3, count=1))[0][4 * BINS + 4].item() == pytest.approx(1.0)
 
 
 def test_the_colour_classifier_recovers_classes_by_colour_alone():
     green, orange = solid((62, 112, 46)), solid((176, 57, 31))
     classifier = ColourClassifier.fit([(torch.cat([green, orange]), [0, 0, 1, 1])], classes=2)
     assert classifier.predict(solid((70, 120, 50))).tolist() == [0, 0]
-    assert classifier.predict(solid((160, 70, 30))).tolist() == [1, 1]
+    assert classifier.predict(solid((172, 58, 30))).tolist() == [1, 1]
     scores = classifier.fidelity(torch.cat([green, orange]), np.array([0, 0, 0, 0]))
-    assert scores["class_accuracy"] == 0.5
+    assert scores["class_accuracy"] == 0.5 and scores["predicted"].tolist() == [0, 0, 1, 1]
     assert scores["colour_distance"] == pytest.approx(1.0)  # half at distance 0, half at 2 (disjoint histograms)
-    with pytest.raises(ValueError, match="no images of class 1"):
+    with pytest.raises(UserError, match="no training images of class 1"):
         ColourClassifier.fit([(green, [0, 0])], classes=2)
 
 

@@ -202,3 +202,8 @@ def test_own_classes_without_superclasses_have_the_domain_as_superclass(tmp_path
           landscapes: {source: folder, root: /data/places, classes: [mountain, forest]}
     """))
     assert params.data.landscapes.classes == ("mountain", "forest") and params.data.landscapes.superclasses is None
+
+
+def test_guidance_scales_are_listed_once(tmp_path):
+    with pytest.raises(ConfigError, match="guidance.scales: a scale is listed twice"):
+        load_params(params_file(tmp_path, "guidance: {scales: [2, 2.0]}"))

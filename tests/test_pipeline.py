@@ -144,7 +144,7 @@ def test_users_choose_the_class_by_name_and_a_wrong_name_lists_the_known_ones(pr
         assert wrong.returncode == 2 and wrong.stderr.strip() == says
     faces = project.run(*cli, "sample", "models/colorize_faces", "gray.png", "--class", "alpine", "--steps", "2", check=False)
     assert faces.returncode == 2
-    assert faces.stderr.strip() == "error: models/colorize_faces has no classes (its domain faces has one); drop --class"
+    assert faces.stderr.strip() == "error: models/colorize_faces has no classes to choose from (it was trained on one); drop --class"
 
 
 def test_repro_again_does_nothing(project):

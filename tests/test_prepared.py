@@ -153,3 +153,18 @@ def test_prepare_does_not_load_torch():
     probe = "import sys, stages.prepare; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.parametrize("name,cfg,message", [
+    ("faces", DomainConfig(classes=("smiling",)), "data.faces.classes: the synthetic faces have one class"),
+    ("landscapes", DomainConfig(classes=("mountain", "forest")),
+     "data.landscapes.classes: 'mountain' is not a built-in landscape class \\(choose from alpine, red_rock"),
+])
+def test_synthetic_classes_must_be_ones_the_generator_draws(tmp_path, name, cfg, message):
+    with pytest.raises(ConfigError, match=message):
+        prepare_domain(name, cfg, 8, 0, 1, tmp_path / name)
+
+
+def test_synthetic_landscapes_without_classes_get_all_four_in_their_superclasses(tmp_path):
+    manifest = prepare_domain("landscapes", DomainConfig(train=8, val=2, test=2), 8, 0, 1, tmp_path / "l")
+    assert manifest["superclasses"] == {"mountain": ["alpine", "red_rock"], "forest": ["summer_forest", "autumn_forest"]}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import write_json
+from ..files import atomic_write, write_json
 from ..classes import ClassScheme
 from ..errors import UserError
 from .subsets import subset_ranges
@@ -122,7 +122,7 @@ def write_manifest(directory: Path, num_subsets: int, labels: dict[str, np.ndarr
         values = np.asarray(labels[split], np.int64)
         if values.min(initial=0) < 0 or values.max(initial=0) >= len(scheme.classes):
             raise ValueError(f"{split} labels outside 0..{len(scheme.classes) - 1}")
-        _write_labels(labels_path(directory, split), values)
+        atomic_write(labels_path(directory, split), lambda f: np.save(f, values))
     shapes, digest = {}, hashlib.sha256()
     for split in SPLITS:
         digest.update(labels_path(directory, split).read_bytes())
@@ -147,17 +147,6 @@ def write_manifest(directory: Path, num_subsets: int, labels: dict[str, np.ndarr
     }
     write_json(directory / "manifest.json", manifest)
     return manifest
-
-
-def _write_labels(path: Path, labels: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, labels)
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise PreparedDataError(f"could not write {path}: {err.strerror or err}") from None
 
 
 def load_domain(directory: Path) -> PreparedDomain:

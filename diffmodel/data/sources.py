@@ -28,6 +28,7 @@ def prepare_domain(name: str, cfg: DomainConfig, image_size: int, seed: int, num
     counts = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
     scheme = ClassScheme.build(name, cfg.classes, cfg.superclasses)
     if cfg.source == "synthetic":
+        scheme = _synthetic_scheme(name, cfg)
         splits, labels = {}, {}
         for split, count in counts.items():
             splits[split], labels[split] = _render(name, cfg, count, image_size, seed * 100 + 10 * DOMAIN_SEEDS[name] + SPLIT_SEEDS[split])
@@ -68,6 +69,23 @@ def prepare_domain(name: str, cfg: DomainConfig, image_size: int, seed: int, num
     split_labels = {"test": labels[:cfg.test], "val": labels[cfg.test:val_end], "train": labels[val_end:]}
     info = {"source": "folder", "root": str(cfg.root), "image_files": len(files.paths), "skipped": skipped}
     return write_manifest(out, num_subsets, split_labels, scheme, info)
+
+
+def _synthetic_scheme(name: str, cfg: DomainConfig) -> ClassScheme:
+    """The built-in generator's classes: faces have one; landscapes the built-in ones asked for
+    (all four, in their two superclasses, when data.landscapes.classes is empty)."""
+    if name == "faces":
+        if cfg.classes:
+            raise ConfigError("data.faces.classes: the synthetic faces have one class; classes name the "
+                              "subfolders of folder data (source: folder)")
+        return ClassScheme.build(name, (), None)
+    unknown = [c for c in cfg.classes if c not in synthetic.LANDSCAPE_CLASSES]
+    if unknown:
+        raise ConfigError(f"data.landscapes.classes: {unknown[0]!r} is not a built-in landscape class "
+                          f"(choose from {', '.join(synthetic.LANDSCAPE_CLASSES)})")
+    if not cfg.classes:
+        return ClassScheme.build(name, synthetic.LANDSCAPE_CLASSES, synthetic.LANDSCAPE_SUPERCLASSES)
+    return ClassScheme.build(name, cfg.classes, cfg.superclasses)
 
 
 def _render(name: str, cfg: DomainConfig, count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
