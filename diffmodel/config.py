@@ -217,8 +217,8 @@ class EvaluateConfig:
     inception_weights: str | None = None
     # class-conditional models: none = plain conditional sampling; cfg = classifier-free guidance
     # against "no label"; superclass = FineDiffusion's guidance against the image's superclass
-    guidance: Literal["none", "cfg", "superclass"] = "none"
-    guidance_scale: float = 2.0
+    guidance: Literal["none", "cfg", "superclass"] = "superclass"
+    guidance_scale: float = 1.5
 
     def validate(self, key: str) -> None:
         if self.steps < 1 or self.count < 1 or self.batch_size < 1:

@@ -113,7 +113,7 @@ def test_the_guidance_stage_tables_every_setting_and_draws_every_class(project):
     result = json.loads((project.path / "reports/guidance/scores.json").read_text())
     settings = [row["setting"] for row in result["rows"]]
     assert settings == ["no label", "superclass only", "class (conditional)", "cfg guidance 2", "superclass guidance 2",
-                        "wrong class, conditional"]  # micro params: scales [2.0], evaluate.guidance none
+                        "wrong class, conditional", "wrong class, superclass guidance 1.5"]  # scales [2.0]; evaluate's default
     for row in result["rows"]:
         assert 0 <= row["class_accuracy"] <= 1 and row["psnr"] > 0
     assert result["classes"]["superclasses"] == {"mountain": ["alpine", "red_rock"], "forest": ["summer_forest", "autumn_forest"]}
