@@ -71,8 +71,7 @@ def _sample(model: LoadedModel, condition: torch.Tensor, mask: torch.Tensor, kno
     labels = model.labels(np.full(len(condition), NO_LABEL if fine is None else fine), device)
     with torch.no_grad():
         output, _ = sample(model.network, model.schedule, condition.to(device), mask.to(device), known.to(device),
-                           sampler=sampler, steps=steps, generator=generator, labels=labels,
-                           guidance=guidance if labels is not None else Guidance())
+                           sampler=sampler, steps=steps, generator=generator, labels=labels, guidance=guidance)
     return output
 
 
