@@ -11,7 +11,8 @@ What is timed, and how:
 * training step: exactly what diffmodel.train.Trainer does per optimizer step - render a
   batch to tensors, degrade it with the task, noisy input and loss, backward, LR warmup,
   gradient clipping, Adam step, zero_grad, EMA update - with the Trainer's channels_last
-  model and (on CUDA) its bf16 autocast. `--warmup` steps are run first and not timed;
+  model and its precision (`--precision`, default train.precision: auto picks bf16 only where
+  the hardware computes it natively, diffmodel/precision.py). `--warmup` steps are run first and not timed;
   the median of `--iters` timed steps gives images/second. `--method peft` times a PEFT
   step too (diffmodel/peft.py: biases, norms and embedders train, no gradient for the rest).
 * sampling: the inference path the evaluate stage uses (diffmodel.inference.restore on the
@@ -49,7 +50,8 @@ import torch
 from diffmodel.config import ConfigError, Params, load_params
 from diffmodel.data.tensors import to_tensor
 from diffmodel.data.synthetic import render_faces, render_landscapes
-from diffmodel import peft
+from diffmodel import peft, precision
+from diffmodel.precision import PRECISIONS
 from diffmodel.diffusion import Schedule
 from diffmodel.inference import LoadedModel, restore
 from diffmodel.tasks import make_task
@@ -101,6 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sample with a channels_last network (the evaluate stage does not)")
     parser.add_argument("--method", choices=peft.METHODS, default="full",
                         help="full: time the full fine-tuning step; peft: time the PEFT step beside it (default: full)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="training precision; auto: the Trainer's rule (default: train.precision)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training model (compile time is reported)")
     parser.add_argument("--train-only", action="store_true", help="time the training step only (no sampling)")
     parser.add_argument("--json", action="store_true", help="also print one JSON line with every number")
@@ -166,6 +170,10 @@ def images(task: str, count: int, size: int, seed: int) -> np.ndarray:
     return render_landscapes(count, size, seed)[0]
 
 
+def training_precision(params: Params, args: argparse.Namespace, device: torch.device) -> str:
+    return precision.resolve(args.precision or params.train.precision, device, params.model.channels)
+
+
 def time_training(params: Params, args: argparse.Namespace, device: torch.device,
                   method: str = "full") -> tuple[Phase, float | None, int]:
     """Warm up, then time `args.iters` Trainer steps. Returns the phase, compile seconds and parameter count."""
@@ -192,7 +200,8 @@ def time_training(params: Params, args: argparse.Namespace, device: torch.device
             to_tensor(pool[start : start + cfg.batch_size]).to(device, memory_format=memory_format)
             for start in (((i * cfg.accumulate + micro) % 4) * cfg.batch_size for micro in range(cfg.accumulate))
         )
-        loss_sum += train_step(network, ema, optimizer, micro_batches, task, schedule, cfg, i, generator)
+        loss_sum += train_step(network, ema, optimizer, micro_batches, task, schedule, cfg, i, generator,
+                               training_precision(params, args, device))
 
     compile_seconds = None
     for i in range(args.warmup):
@@ -286,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         "train_memory_format": "channels_last" if args.channels_last else "contiguous",
         "sample_memory_format": "channels_last" if args.sample_channels_last else "contiguous",
         "compile": args.compile,
-        "autocast": "bf16" if device.type == "cuda" else "off",
+        "precision": training_precision(params, args, device),
+        "precision_setting": args.precision or params.train.precision,
         "load_average_before": load_before,
         "env": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},
     }
@@ -299,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     accumulated = f" x {params.train.accumulate} accumulated" if params.train.accumulate > 1 else ""
     print(f"  images {size}x{size}, training batch {batch}{accumulated}, task {args.task}, dropout {params.train.dropout}, "
           f"diffusion schedule {params.diffusion.steps} steps, {params.diffusion.prediction} prediction")
-    print(f"  training: {config['train_memory_format']}, compile {'on' if args.compile else 'off'}, autocast {config['autocast']}; "
+    print(f"  training: {config['train_memory_format']}, compile {'on' if args.compile else 'off'}, precision {config['precision']} "
+          f"({config['precision_setting']}); "
           f"{args.warmup} warm-up + {args.iters} timed steps")
     omp = ", ".join(f"{k}={v}" for k, v in config["env"].items() if v is not None) or "none set"
     print(f"  OpenMP/MKL environment: {omp}")

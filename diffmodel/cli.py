@@ -274,6 +274,8 @@ def inspect(checkpoint: Path = typer.Argument(..., help="A checkpoint directory.
                f"({timings['seconds_per_epoch']} s/epoch), {timings['images_seen']} images, "
                f"{timings['sessions']} sessions, {timings['resumes']} resumes")
     typer.echo(f"  final validation loss: {timings['final_val_loss']}")
+    if timings["precision"]:
+        typer.echo(f"  trained in: {timings['precision']} (precision setting: {meta['schedule'].get('precision', 'auto')})")
     typer.echo(f"  fingerprint: {meta['fingerprint']}")
 
 

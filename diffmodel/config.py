@@ -168,6 +168,9 @@ class TrainConfig:
     # label is dropped (superclass kept) with label_dropout, both with label_dropout_all
     label_dropout: float = 0.1
     label_dropout_all: float = 0.1
+    # the training step's forward and loss: fp32, bf16 autocast, or auto - bf16 where the hardware
+    # computes it natively and it pays (diffmodel/precision.py); the one in use is in meta.json
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
     def validate(self, key: str) -> None:
         for name in ("label_dropout", "label_dropout_all"):

@@ -117,6 +117,12 @@ def mean_fill(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return images * known + mean * mask
 
 
+def training_precision(meta: dict) -> str | None:
+    """The precision its sessions trained in ("bf16+fp32" when resumed on other hardware); None before it was recorded."""
+    used = sorted({s["precision"] for s in meta.get("sessions", []) if s.get("precision")})
+    return "+".join(used) or None
+
+
 def training_timings(meta: dict) -> dict:
     """Epochs, time per epoch, total time and images seen, from a checkpoint's meta.json.
 
@@ -135,6 +141,7 @@ def training_timings(meta: dict) -> dict:
         "initialisation": meta["parent"]["name"] if meta.get("parent") else "scratch",
         "final_val_loss": history[-1]["val_loss"] if history else None,
         "method": meta.get("method", "full"),
+        "precision": training_precision(meta),
         "trainable_percent": meta.get("trainable", {}).get("trainable_percent", 100.0),
         # the largest of its sessions' peaks: resident memory of the process (CPU) or allocated (GPU)
         "peak_memory_mb": max((s.get("peak_memory_mb", 0.0) for s in meta.get("sessions", [])), default=None),

@@ -18,7 +18,7 @@ from .classes import NO_LABEL, ClassScheme
 from .config import DiffusionConfig, ModelConfig, parse
 from .diffusion import Guidance, Schedule, sample
 from .tasks import Task, make_task
-from .unet import Labels, UNet
+from .unet import Labels, UNet, label_tensors
 
 
 @dataclass
@@ -37,11 +37,7 @@ class LoadedModel:
     def labels(self, fine: np.ndarray, device: str | torch.device, superclass: np.ndarray | None = None) -> Labels | None:
         """(fine, superclass) tensors for fine-class labels (NO_LABEL allowed; the superclass follows
         from the fine class unless given); None for a model without classes."""
-        if not self.conditional:
-            return None
-        fine = np.asarray(fine, np.int64)
-        superclass = self.classes.superclass_labels(fine) if superclass is None else np.asarray(superclass, np.int64)
-        return torch.from_numpy(fine).to(device), torch.from_numpy(superclass).to(device)
+        return label_tensors(self.classes, fine, device, superclass) if self.conditional else None
 
 
 def load_model(directory: Path, device: str | torch.device = "cpu") -> LoadedModel:
@@ -95,6 +91,6 @@ def restore(
     output, frames = sample(
         model.network, model.schedule, condition, mask, known=clean * (1 - mask),
         sampler=sampler, steps=steps, eta=eta, generator=generator, keep_frames=keep_frames,
-        labels=labels, guidance=guidance if labels is not None else Guidance(),
+        labels=labels, guidance=guidance,
     )
     return Restoration(clean, condition, mask, output, frames)

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from . import checkpoint, peft
+from . import checkpoint, peft, precision
 from .classes import NO_LABEL, ClassScheme
 from .config import DiffusionConfig, ModelConfig, TrainConfig, as_plain_dict
 from .data.prepared import PreparedDomain, load_domain
@@ -40,7 +40,7 @@ from .diffusion import Schedule, training_loss
 from .errors import UserError
 from .resume import PROGRESS, ResumePolicy, fingerprint_parts
 from .tasks import make_task
-from .unet import Labels, UNet
+from .unet import Labels, UNet, label_tensors
 
 VAL_SEED = 20240722
 LABEL_DROPOUT = ("label_dropout", "label_dropout_all")
@@ -178,6 +178,7 @@ class Trainer:
         self.rank, self.world = _distributed_rank_world()
         self.log = log if self.rank == 0 else (lambda msg: None)
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        self.precision = precision.resolve(self.cfg.precision, self.device, job.model.channels)
         self.data: PreparedDomain = load_domain(job.data_dir)
         self.image_size = self.data.image_size
         self.classes: ClassScheme = self.data.scheme
@@ -292,7 +293,8 @@ class Trainer:
             same_classes = ClassScheme.from_dict(self.parent_meta.get("classes")) == self.classes
             start_from_parent(model, self.parent_weights["ema"], same_classes)
             if model.class_embed is not None and not same_classes:
-                self.log(f"{job.name}: classes {self.classes.describe()}; a new class embedder, starting at zero")
+                self.log(f"{job.name}: classes {self.classes.describe()}; a new class embedder: it starts as "
+                         f"'{self.parent_meta.get('name')}' given no label")
         trainable = peft.freeze(model, cfg.method)
         ema = copy.deepcopy(model).eval().requires_grad_(False)
         peft.share_frozen(ema, model)
@@ -320,8 +322,9 @@ class Trainer:
         if self.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
-        session_index = len(meta["sessions"])
-        session_start = {"session": session_index + 1, "start_epoch": epoch, "start_step": step, "resumed": state is not None}
+        meta["precision"] = self.precision  # this run's; each session records its own
+        self.log(f"{job.name}: training in {self.precision} on {self.device.type} (train.precision {cfg.precision})")
+        session_start = self._new_session(meta, epoch, step, resumed=state is not None)
         session_clock = time.monotonic()
         last_save = time.monotonic()
         sessions_this_run = 0
@@ -346,7 +349,8 @@ class Trainer:
                         self._batch(np.sort(indices[start : start + cfg.batch_size].numpy()), generator)
                         for start in range(i * cfg.accumulate * cfg.batch_size, (i + 1) * cfg.accumulate * cfg.batch_size, cfg.batch_size)
                     )
-                    loss_sum += train_step(model, ema, optimizer, micro_batches, self.task, self.schedule, cfg, step, generator)
+                    loss_sum += train_step(model, ema, optimizer, micro_batches, self.task, self.schedule, cfg, step, generator,
+                                           self.precision)
                     step += 1
                     batch_in_epoch = i + 1
                     bar.update(1)
@@ -404,7 +408,7 @@ class Trainer:
                         meta["complete"] = True
                     if self.limits.max_sessions and sessions_this_run >= self.limits.max_sessions and not last:
                         reason = reason or f"--max-sessions {self.limits.max_sessions} reached"
-                    session_start = {"session": len(meta["sessions"]) + 1, "start_epoch": epoch, "start_step": step, "resumed": False}
+                    session_start = self._new_session(meta, epoch, step, resumed=False)
                     session_clock = time.monotonic()
                 elif reason:
                     meta = self._end_session(meta, session_start, session_clock, epoch, step)
@@ -431,6 +435,10 @@ class Trainer:
             dist.all_reduce(flag)
             reason = reason or ("another rank stopped" if flag.item() > 0 else None)
         return reason
+
+    def _new_session(self, meta: dict, epoch: int, step: int, resumed: bool) -> dict:
+        return {"session": len(meta["sessions"]) + 1, "start_epoch": epoch, "start_step": step, "resumed": resumed,
+                "precision": self.precision}
 
     def _end_session(self, meta: dict, session_start: dict, session_clock: float, epoch: int, step: int) -> dict:
         ended = {k: v for k, v in meta.items() if k != "unfinished_session"}
@@ -466,8 +474,7 @@ class Trainer:
             y0 = to_tensor(self.data.val[start : start + 256]).to(self.device)
             denoiser = ema
             if self.classes.conditional:
-                fine = np.asarray(self.data.labels["val"][start : start + 256])
-                labels = tuple(torch.from_numpy(a).to(self.device) for a in (fine, self.classes.superclass_labels(fine)))
+                labels = label_tensors(self.classes, self.data.labels["val"][start : start + 256], self.device)
                 denoiser = functools.partial(ema, labels=labels)
             condition, mask = self.task.degrade(y0, generator)
             total += training_loss(denoiser, self.schedule, y0, condition, mask, generator).item() * len(y0)
@@ -489,10 +496,11 @@ def dropped_labels(classes: ClassScheme, fine: np.ndarray, cfg: TrainConfig, gen
 
 
 def train_step(model, ema, optimizer, micro_batches, task, schedule: Schedule, cfg: TrainConfig, step: int,
-               generator: torch.Generator) -> torch.Tensor:
+               generator: torch.Generator, precision_in_use: str = "fp32") -> torch.Tensor:
     """One optimizer step over `cfg.accumulate` micro-batches of clean images - each a tensor, or
     (images, labels) for a class-conditional model - (Algorithm 1): degrade, loss, backward, LR
-    warm-up, clipping, Adam, EMA. Returns the summed loss, left on the device so the loop never
+    warm-up, clipping, Adam, EMA. `precision_in_use`: fp32, or bf16 autocast for the forward and
+    loss (diffmodel/precision.py). Returns the summed loss, left on the device so the loop never
     waits for it."""
     model.train()
     loss_sum = None
@@ -503,7 +511,7 @@ def train_step(model, ema, optimizer, micro_batches, task, schedule: Schedule, c
         # under DDP, gradients are averaged over ranks once per step, at the last micro-batch
         with model.no_sync() if distributed and k < cfg.accumulate - 1 else contextlib.nullcontext():
             condition, mask = task.degrade(y0, generator)
-            with torch.autocast(y0.device.type, dtype=torch.bfloat16, enabled=y0.device.type == "cuda"):
+            with precision.autocast(precision_in_use, y0.device):
                 loss = training_loss(denoiser, schedule, y0, condition, mask, generator)
             (loss / cfg.accumulate).backward()
         loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()

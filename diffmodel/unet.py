@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,6 +48,14 @@ class TieredClassEmbedding(nn.Module):
 
 
 Labels = tuple[torch.Tensor, torch.Tensor]  # (fine, superclass) class indices per image; -1: no label
+
+
+def label_tensors(classes: ClassScheme, fine: np.ndarray, device: str | torch.device,
+                  superclass: np.ndarray | None = None) -> Labels:
+    """Labels for fine-class indices (NO_LABEL allowed); the superclass follows from the fine class unless given."""
+    fine = np.array(fine, np.int64)  # a copy: torch.from_numpy warns on a read-only memmap slice
+    superclass = classes.superclass_labels(fine) if superclass is None else np.array(superclass, np.int64)
+    return torch.from_numpy(fine).to(device), torch.from_numpy(superclass).to(device)
 
 
 class ResBlock(nn.Module):

@@ -50,6 +50,8 @@ def test_inspect_says_what_a_checkpoint_is(workdir):
     result = diffmodel(workdir, "inspect", "models/base")
     assert result.returncode == 0, result.stderr
     assert "inpainting on faces, complete" in result.stdout and "initialised from: scratch" in result.stdout
+    # the fixture's U-Net is far narrower than precision.WIDE_ENOUGH: auto trains it in fp32 on any CPU
+    assert "trained in: fp32 (precision setting: auto)" in result.stdout
 
 
 def test_export_makes_a_peft_model_standalone_and_inspect_says_what_it_stores(workdir, tmp_path):

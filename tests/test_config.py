@@ -170,6 +170,11 @@ def test_peft_is_an_adaptation_method_only(tmp_path):
     assert load_error(tmp_path, "train: {method: peft}").startswith("train.method: must be full")
 
 
+def test_precision_is_auto_fp32_or_bf16_for_every_training_section(tmp_path):
+    assert load_params(params_file(tmp_path, "adapt: {precision: bf16}")).adapt.precision == "bf16"
+    assert load_error(tmp_path, "train: {precision: fp16}") == "train.precision: must be one of auto, fp32, bf16, got 'fp16'"
+
+
 @pytest.mark.parametrize("superclasses,message", [
     ("{forest: [summer_forest, oak]}", "data.landscapes.superclasses: 'oak' is not one of data.landscapes.classes"),
     ("{a: [summer_forest], b: [summer_forest, autumn_forest]}", "'summer_forest' is in more than one superclass"),

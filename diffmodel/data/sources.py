@@ -26,7 +26,6 @@ def prepare_domain(name: str, cfg: DomainConfig, image_size: int, seed: int, num
                    progress: bool = False) -> dict:
     """Write domain `name` ("faces" or "landscapes") to `out` (data/prepared/<name>); returns its manifest."""
     counts = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
-    scheme = ClassScheme.build(name, cfg.classes, cfg.superclasses)
     if cfg.source == "synthetic":
         scheme = _synthetic_scheme(name, cfg)
         splits, labels = {}, {}
@@ -34,6 +33,7 @@ def prepare_domain(name: str, cfg: DomainConfig, image_size: int, seed: int, num
             splits[split], labels[split] = _render(name, cfg, count, image_size, seed * 100 + 10 * DOMAIN_SEEDS[name] + SPLIT_SEEDS[split])
         return save_domain(out, splits, labels, num_subsets, scheme, {"source": "synthetic", "skipped": []})
 
+    scheme = ClassScheme.build(name, cfg.classes, cfg.superclasses)
     files = list_images(cfg.root, cfg.classes)
     needed = sum(counts.values())
     if len(files.paths) < needed:
