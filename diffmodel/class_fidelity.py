@@ -51,7 +51,7 @@ class ColourClassifier:
         sums = torch.zeros(classes, BINS * BINS, dtype=torch.float64)
         counts = torch.zeros(classes, dtype=torch.float64)
         for images, labels in batches:
-            labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+            labels = torch.as_tensor(np.array(labels), dtype=torch.long)  # a copy: labels may be a read-only memmap
             sums.index_add_(0, labels, chroma_histograms(images))
             counts += torch.bincount(labels, minlength=classes).double()
         if (counts == 0).any():
@@ -69,7 +69,7 @@ class ColourClassifier:
         """How often the colours say the target class, the mean L1 distance to its colours, and the
         class each image's colours say."""
         distances = self.distances(images)
-        target = torch.as_tensor(np.asarray(target), dtype=torch.long)
+        target = torch.as_tensor(np.array(target), dtype=torch.long)
         predicted = distances.argmin(1)
         return {"class_accuracy": round((predicted == target).double().mean().item(), 4),
                 "colour_distance": round(distances.gather(1, target[:, None]).mean().item(), 4),

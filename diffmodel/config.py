@@ -34,7 +34,7 @@ class DomainConfig:
     classes: tuple[str, ...] = ()  # fine classes: subfolders of root (folder), or built-in ones (synthetic)
     # superclass -> its fine classes (FineDiffusion's tiers); without it the superclass is the domain
     superclasses: dict[str, tuple[str, ...]] | None = None
-    train: int = 1536
+    train: int = 1024
     val: int = 64
     test: int = 64
     # a section that sets `classes` but not `superclasses` has none: the default grouping is of the default classes
@@ -70,7 +70,7 @@ class DataConfig:
     landscapes: DomainConfig = DomainConfig(
         classes=("alpine", "red_rock", "summer_forest", "autumn_forest"),
         superclasses={"mountain": ("alpine", "red_rock"), "forest": ("summer_forest", "autumn_forest")},
-        train=2048,
+        train=1536,
     )
 
     def validate(self, key: str) -> None:
@@ -241,7 +241,7 @@ class SamplersConfig:
     models: tuple[str, ...] = ("base", "colorize_faces")
     ddim_steps: tuple[int, ...] = (10, 25, 50, 100)
     ddpm: bool = True
-    count: int = 32
+    count: int = 16
 
     def validate(self, key: str) -> None:
         if self.count < 2 or any(steps < 1 for steps in self.ddim_steps):
@@ -256,7 +256,7 @@ class GuidanceConfig:
 
     model: str = "colorize_landscapes"
     scales: tuple[float, ...] = (1.5, 3.0)
-    count: int = 64
+    count: int = 32
 
     def validate(self, key: str) -> None:
         if self.count < 1 or not self.scales or any(s < 0 for s in self.scales):
@@ -271,7 +271,7 @@ class Params:
     model: ModelConfig = ModelConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
     train: TrainConfig = TrainConfig()
-    adapt: TrainConfig = TrainConfig(epochs=6, warmup_steps=20)
+    adapt: TrainConfig = TrainConfig(epochs=6, warmup_steps=20, lr=4e-3)
     baselines: BaselinesConfig = BaselinesConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     samplers: SamplersConfig = SamplersConfig()

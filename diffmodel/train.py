@@ -323,7 +323,7 @@ class Trainer:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
         meta["precision"] = self.precision  # this run's; each session records its own
-        self.log(f"{job.name}: training in {self.precision} on {self.device.type} (train.precision {cfg.precision})")
+        self.log(f"{job.name}: training in {self.precision} on {self.device.type} (precision setting: {cfg.precision})")
         session_start = self._new_session(meta, epoch, step, resumed=state is not None)
         session_clock = time.monotonic()
         last_save = time.monotonic()
