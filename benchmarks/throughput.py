@@ -11,8 +11,9 @@ What is timed, and how:
 * training step: exactly what diffmodel.train.Trainer does per optimizer step - render a
   batch to tensors, degrade it with the task, noisy input and loss, backward, LR warmup,
   gradient clipping, Adam step, zero_grad, EMA update - with the Trainer's channels_last
-  model and its precision (`--precision`, default train.precision: auto picks bf16 only where
-  the hardware computes it natively, diffmodel/precision.py). `--warmup` steps are run first and not timed;
+  model and its precision (`--precision`, default train.precision; auto follows the Trainer's
+  rule in diffmodel/precision.py: bf16 on a GPU with native bf16, or on a CPU with bf16
+  instructions and a U-Net 64+ wide). `--warmup` steps are run first and not timed;
   the median of `--iters` timed steps gives images/second. `--method peft` times a PEFT
   step too (diffmodel/peft.py: biases, norms and embedders train, no gradient for the rest).
 * sampling: the inference path the evaluate stage uses (diffmodel.inference.restore on the
@@ -170,7 +171,7 @@ def images(task: str, count: int, size: int, seed: int) -> np.ndarray:
     return render_landscapes(count, size, seed)[0]
 
 
-def training_precision(params: Params, args: argparse.Namespace, device: torch.device) -> str:
+def resolved_precision(params: Params, args: argparse.Namespace, device: torch.device) -> str:
     return precision.resolve(args.precision or params.train.precision, device, params.model.channels)
 
 
@@ -193,6 +194,7 @@ def time_training(params: Params, args: argparse.Namespace, device: torch.device
     model = model.to(memory_format=memory_format)
     network = torch.compile(model) if args.compile else model
     loss_sum = torch.zeros((), device=device)
+    in_use = resolved_precision(params, args, device)
 
     def step(i: int) -> None:
         nonlocal loss_sum
@@ -200,8 +202,7 @@ def time_training(params: Params, args: argparse.Namespace, device: torch.device
             to_tensor(pool[start : start + cfg.batch_size]).to(device, memory_format=memory_format)
             for start in (((i * cfg.accumulate + micro) % 4) * cfg.batch_size for micro in range(cfg.accumulate))
         )
-        loss_sum += train_step(network, ema, optimizer, micro_batches, task, schedule, cfg, i, generator,
-                               training_precision(params, args, device))
+        loss_sum += train_step(network, ema, optimizer, micro_batches, task, schedule, cfg, i, generator, in_use)
 
     compile_seconds = None
     for i in range(args.warmup):
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_memory_format": "channels_last" if args.channels_last else "contiguous",
         "sample_memory_format": "channels_last" if args.sample_channels_last else "contiguous",
         "compile": args.compile,
-        "precision": training_precision(params, args, device),
+        "precision": resolved_precision(params, args, device),
         "precision_setting": args.precision or params.train.precision,
         "load_average_before": load_before,
         "env": {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")},

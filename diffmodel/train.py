@@ -322,8 +322,10 @@ class Trainer:
         if self.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
+        earlier = meta.get("precision")
+        changed = f"; its earlier sessions trained in {earlier}" if state is not None and earlier not in (None, self.precision) else ""
         meta["precision"] = self.precision  # this run's; each session records its own
-        self.log(f"{job.name}: training in {self.precision} on {self.device.type} (precision setting: {cfg.precision})")
+        self.log(f"{job.name}: training in {self.precision} on {self.device.type} (precision setting: {cfg.precision}){changed}")
         session_start = self._new_session(meta, epoch, step, resumed=state is not None)
         session_clock = time.monotonic()
         last_save = time.monotonic()
@@ -487,8 +489,7 @@ def dropped_labels(classes: ClassScheme, fine: np.ndarray, cfg: TrainConfig, gen
     """(fine, superclass) labels of a batch with labels dropped at random, so the model also learns
     "superclass only" (fine dropped: cfg.label_dropout) and "no label" (both: cfg.label_dropout_all),
     the references of superclass and classifier-free guidance."""
-    fine = torch.from_numpy(np.asarray(fine, np.int64))
-    superclass = torch.from_numpy(classes.superclass_labels(fine.numpy()))
+    fine, superclass = label_tensors(classes, fine, "cpu")
     u = torch.rand(len(fine), generator=generator)
     fine = torch.where(u < cfg.label_dropout + cfg.label_dropout_all, NO_LABEL, fine)
     superclass = torch.where(u < cfg.label_dropout_all, NO_LABEL, superclass)
@@ -496,7 +497,7 @@ def dropped_labels(classes: ClassScheme, fine: np.ndarray, cfg: TrainConfig, gen
 
 
 def train_step(model, ema, optimizer, micro_batches, task, schedule: Schedule, cfg: TrainConfig, step: int,
-               generator: torch.Generator, precision_in_use: str = "fp32") -> torch.Tensor:
+               generator: torch.Generator, precision_in_use: str) -> torch.Tensor:
     """One optimizer step over `cfg.accumulate` micro-batches of clean images - each a tensor, or
     (images, labels) for a class-conditional model - (Algorithm 1): degrade, loss, backward, LR
     warm-up, clipping, Adam, EMA. `precision_in_use`: fp32, or bf16 autocast for the forward and

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from diffmodel import precision
 from diffmodel.config import load_params
 from diffmodel.diffusion import Schedule, sample
 from diffmodel.peft import trainable_share
@@ -45,7 +46,8 @@ def test_one_training_step_and_one_sampling_step_at_256_pixels():
     schedule, task = Schedule(params.diffusion), make_task("inpainting")
     images = torch.rand(1, 3, 256, 256) * 2 - 1
     generator = torch.Generator().manual_seed(0)
-    loss = train_step(model, ema, optimizer, [images], task, schedule, params.train, 0, generator)
+    in_use = precision.resolve(params.train.precision, torch.device("cpu"), params.model.channels)  # as the Trainer would here
+    loss = train_step(model, ema, optimizer, [images], task, schedule, params.train, 0, generator, in_use)
     assert torch.isfinite(loss)
     condition, mask = task.degrade(images, generator)
     with torch.no_grad():

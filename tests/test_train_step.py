@@ -37,7 +37,7 @@ def test_the_ema_is_decay_times_itself_plus_the_rest_times_the_new_online_weight
     cfg = TrainConfig(batch_size=4, ema_decay=0.999, warmup_steps=0)
     images = torch.rand(4, 3, 16, 16) * 2 - 1
     train_step(model, ema, optimizer, [images], Colorization(), Schedule(DiffusionConfig(steps=50)), cfg, step,
-               torch.Generator().manual_seed(2))
+               torch.Generator().manual_seed(2), "fp32")
     for before, online, after in zip(ema_before, model.parameters(), ema.parameters()):
         expected = decay_in_force * before + (1 - decay_in_force) * online.detach()
         torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-6)
@@ -50,5 +50,5 @@ def test_warmup_scales_the_learning_rate_linearly_to_its_value():
     images = torch.zeros(2, 3, 16, 16)
     for step, lr in [(0, 0.001), (4, 0.005), (9, 0.01), (50, 0.01)]:
         train_step(model, copy.deepcopy(model), optimizer, [images], Colorization(), Schedule(DiffusionConfig(steps=50)),
-                   cfg, step, torch.Generator().manual_seed(0))
+                   cfg, step, torch.Generator().manual_seed(0), "fp32")
         assert optimizer.param_groups[0]["lr"] == pytest.approx(lr)
