@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from diffmodel import photos
+from diffmodel.cli import photos
 from diffmodel.data import synthetic
-from diffmodel.inference import load_model
+from diffmodel.model.inference import load_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

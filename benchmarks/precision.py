@@ -18,13 +18,13 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-import torch
-
-from diffmodel import precision
 from diffmodel.chain import MODELS
-from diffmodel.checkpoint import read_meta
+from diffmodel.checkpoints.store import read_meta
 from diffmodel.config import load_params
-from diffmodel.train import Limits, Trainer, TrainJob
+from diffmodel.devices import default_device
+from diffmodel.training import precision
+from diffmodel.training.job import Limits, TrainJob
+from diffmodel.training.loop import Trainer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,15 +49,15 @@ def train_once(args: argparse.Namespace, setting: str, seed: int, out: Path) -> 
     trainer = Trainer(job, Limits(quiet=True), log=lambda message: None)
     trainer.run()
     meta = read_meta(out)
-    history = meta["history"]
-    return {"precision": trainer.precision, "device": trainer.device.type, "seed": seed, "val": [row["val_loss"] for row in history],
-            "images_per_second": sum(row["images"] for row in history) / sum(row["seconds"] for row in history)}
+    history = meta.history
+    return {"precision": trainer.precision, "device": trainer.device.type, "seed": seed, "val": [row.val_loss for row in history],
+            "images_per_second": sum(row.images for row in history) / sum(row.seconds for row in history)}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     channels = load_params(args.params).model.channels
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the Trainer's choice
+    device = default_device()  # the Trainer's choice
     print(f"training on {device.type}; native bf16 on this CPU: {precision.cpu_has_native_bf16()}; U-Net width "
           f"{channels}; auto trains it in {precision.resolve('auto', device, channels)}")
     runs = []

@@ -34,12 +34,10 @@ is loaded) or `--threads 1` avoids that, and the settings in effect are printed.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -48,16 +46,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from diffmodel.config import ConfigError, Params, load_params
-from diffmodel.data.tensors import to_tensor
+from diffmodel.config import Params, load_params
 from diffmodel.data.synthetic import render_faces, render_landscapes
-from diffmodel import peft, precision
-from diffmodel.precision import PRECISIONS
-from diffmodel.diffusion import Schedule
-from diffmodel.inference import LoadedModel, restore
-from diffmodel.tasks import make_task
-from diffmodel.train import build_model, train_step
-from diffmodel.unet import UNet, count_parameters
+from diffmodel.data.tensors import to_tensor
+from diffmodel.devices import device_from
+from diffmodel.errors import UserError
+from diffmodel.model import peft
+from diffmodel.model.diffusion import Schedule
+from diffmodel.model.inference import LoadedModel, restore
+from diffmodel.model.tasks import make_task
+from diffmodel.model.unet import UNet, count_parameters
+from diffmodel.training import precision
+from diffmodel.training.distributed import Ranks
+from diffmodel.training.precision import PRECISIONS
+from diffmodel.training.session import peak_rss_mb
+from diffmodel.training.setup import build_model, build_networks, for_training
+from diffmodel.training.step import train_step
 
 DOMAIN_OF_TASK = {"inpainting": "faces", "colorization": "landscapes"}
 
@@ -100,8 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ddpm-repeats", type=int, default=1, help="timed DDPM runs (default: 1)")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                         help="train in contiguous NCHW instead of the Trainer's channels_last")
-    parser.add_argument("--sample-channels-last", action="store_true",
-                        help="sample with a channels_last network (the evaluate stage does not)")
+    parser.add_argument("--sample-contiguous", dest="sample_channels_last", action="store_false",
+                        help="sample with a contiguous NCHW network instead of the channels_last one inference uses")
     parser.add_argument("--method", choices=peft.METHODS, default="full",
                         help="full: time the full fine-tuning step; peft: time the PEFT step beside it (default: full)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -128,23 +132,6 @@ def resolve_params(args: argparse.Namespace) -> Params:
     params = dataclasses.replace(params, data=data, train=train)
     params.validate()
     return params
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"--device {name}: not a device name (try auto, cpu, cuda or cuda:1)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine")
-    return device
-
-
-def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
 
 
 def synchronize(device: torch.device) -> None:
@@ -184,14 +171,11 @@ def time_training(params: Params, args: argparse.Namespace, device: torch.device
     schedule, task = Schedule(params.diffusion), make_task(args.task)
     pool = images(args.task, cfg.batch_size * 4, size, seed=0)
 
-    model = build_model(params.model, size, cfg.dropout).to(device)
-    parameters = count_parameters(model)
-    trainable = peft.freeze(model, method)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
-    peft.share_frozen(ema, model)
-    optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
+    networks = build_networks(params.model, size, dataclasses.replace(cfg, method=method), device)  # the Trainer's build
+    parameters = count_parameters(networks.model)
+    networks = for_training(networks, Ranks(), device, channels_last=args.channels_last)
+    model, ema, optimizer = networks.model, networks.ema, networks.optimizer
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
     network = torch.compile(model) if args.compile else model
     loss_sum = torch.zeros((), device=device)
     in_use = resolved_precision(params, args, device)
@@ -231,7 +215,7 @@ def time_sampling(params: Params, args: argparse.Namespace, device: torch.device
     network = UNet(params.model, size).to(device).eval()
     if args.sample_channels_last:
         network = network.to(memory_format=torch.channels_last)
-    model = LoadedModel(network, Schedule(params.diffusion), make_task(args.task), size, meta={})
+    model = LoadedModel(network, Schedule(params.diffusion), make_task(args.task), size, meta=None)
     clean = to_tensor(images(args.task, batch, size, seed=1))
     restore(model, clean, seed=0, sampler="ddim", steps=2)  # warm-up: first-call kernel selection
     phase = Phase()
@@ -250,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         params = resolve_params(args)
-        device = resolve_device(args.device)
-    except ConfigError as err:
+        device = device_from(args.device)
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.threads:

@@ -28,6 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Params, TrainConfig
+from .errors import UserError
+
+# Where the pipeline keeps things, relative to the project root (the stages run there).
+PREPARED_DATA = Path("data/prepared")  # data/prepared/<domain>/, written by stage prepare
+MODELS_DIR = Path("models")  # models/<name>/, one checkpoint directory per model
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,11 @@ class ModelSpec:
     def stage(self) -> str:
         return f"train@{self.name}"
 
-    def directory(self, models_dir: Path = Path("models")) -> Path:
+    def directory(self, models_dir: Path = MODELS_DIR) -> Path:
         return Path(models_dir) / self.name
+
+    def data_directory(self, prepared: Path = PREPARED_DATA) -> Path:
+        return Path(prepared) / self.domain
 
     @property
     def initialisation(self) -> str:
@@ -90,7 +98,12 @@ BASELINES = [name for name, spec in MODELS.items() if spec.role == "baseline"]
 PEFT_TWINS = [name for name, spec in MODELS.items() if spec.role == "peft twin"]
 
 
-def model_spec(name: str) -> ModelSpec:
+class UnknownModelError(UserError):
+    """A model name the pipeline does not train."""
+
+
+def model_spec(name: str, key: str = "model") -> ModelSpec:
+    """The model called `name`; `key` names where the name came from in the one-line error."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
+        raise UnknownModelError(f"{key}: unknown model {name!r} (choose from {', '.join(MODELS)})")
     return MODELS[name]

@@ -2,45 +2,23 @@
 
 Exit statuses (the contract DVC and users rely on):
     0   done
-    2   bad input (params, data, checkpoint): one line on stderr, no traceback
+    2   bad input (params, data, checkpoint): one line on stderr, no traceback (diffmodel/errors.py)
     75  paused by a session or time limit; state saved - run the stage again to continue
     130 stopped by SIGINT/SIGTERM; state saved - run the stage again to continue
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import typer
 
-from diffmodel.errors import UserError
-
-EXIT_BAD_INPUT = 2
 EXIT_PAUSED = 75  # sysexits' EX_TEMPFAIL: "try again later"
 EXIT_INTERRUPTED = 130
 
 PARAMS_OPTION = typer.Option(Path("params.yaml"), "--params", help="The params file to read.", dir_okay=False)
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", envvar="DIFFMODEL_QUIET", help="No progress bars (for CI logs).")
-
-
-def fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def user_errors_are_one_line(command):
-    """A user's mistake ends the stage with one line and status 2; a bug still shows its traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except UserError as err:
-            fail(str(err))
-
-    return wrapper
 
 
 def say(message: str) -> None:

@@ -6,19 +6,16 @@ import csv
 import json
 from pathlib import Path
 
-import torch
 import typer
 
-from diffmodel import report
 from diffmodel.chain import MODELS
-from diffmodel.compare import COMPARISONS, ancestors, markdown_tables, metric_row, sampler_table
-from diffmodel.config import load_params
+from diffmodel.errors import one_line_errors
 from diffmodel.files import atomic_write, write_json
-from diffmodel.guidance_compare import guidance_table
-from diffmodel.peft import trainable_share
-from diffmodel.peft_compare import peft_tables
-from diffmodel.unet import UNet
-from stages.common import say, user_errors_are_one_line
+from diffmodel.reporting import figures
+from diffmodel.reporting.guidance_tables import guidance_table
+from diffmodel.reporting.peft_tables import peft_tables
+from diffmodel.reporting.tables import COMPARISONS, ancestors, markdown_tables, metric_row, sampler_table
+from stages.common import say
 
 app = typer.Typer(add_completion=False)
 
@@ -29,17 +26,16 @@ def read_history(path: Path) -> list[dict]:
 
 
 @app.command()
-@user_errors_are_one_line
+@one_line_errors
 def compare(
     reports: Path = typer.Option(Path("reports"), help="Where the evaluate stages wrote their files."),
-    paper_params: Path = typer.Option(Path("configs/paper.yaml"), help="The paper-scale params whose U-Net's PEFT share "
-                                      "the PEFT table states (the model is built, not estimated)."),
 ) -> None:
     """Build the comparison tables of the chain against its baselines.
 
     Reads reports/scores.json and reports/timings.json (chain), reports/baselines/ and
     reports/peft/ (the same files for the baselines and the PEFT twins), reports/samplers.json
-    and reports/guidance/scores.json (if there), reports/loss/MODEL.csv and configs/paper.yaml. Writes
+    and reports/guidance/scores.json (if there), reports/loss/MODEL.csv and reports/peft/paper_scale.json
+    (what PEFT trains of the paper-scale U-Net, written by evaluate_peft). Writes
     reports/tables.md (one table per target, the paper's figures beside ours, the training time
     each baseline needed to reach its chain model's quality), reports/summary.json (every
     ratio), reports/metrics/vs_*.json (the equal-quality time ratios, DVC metrics),
@@ -57,7 +53,9 @@ def compare(
     text, summary = markdown_tables(scores, timings, histories)
     if (reports / "samplers.json").exists():
         text += "\n" + sampler_table(json.loads((reports / "samplers.json").read_text()))
-    peft_text, summary["peft"] = peft_tables(scores, timings, histories, paper_scale_share(paper_params))
+    paper_scale = reports / "peft" / "paper_scale.json"
+    paper_share = json.loads(paper_scale.read_text()) if paper_scale.exists() else None
+    peft_text, summary["peft"] = peft_tables(scores, timings, histories, paper_share)
     text += "\n" + peft_text
     if (reports / "guidance" / "scores.json").exists():
         guidance = json.loads((reports / "guidance" / "scores.json").read_text())
@@ -73,20 +71,13 @@ def compare(
         if parents:  # the adapted model's curve, shifted by what its parents cost to train
             offset = sum(timings[name]["total_seconds"] for name in parents)
             series[f"{comparison.ours} incl. {' + '.join(parents)}"] = curve(histories.get(comparison.ours, []), offset)
-        report.line_chart(series, reports / "time_to_quality" / f"{comparison.key}.png", comparison.title,
+        figures.line_chart(series, reports / "time_to_quality" / f"{comparison.key}.png", comparison.title,
                           "training seconds", "validation loss (EMA weights)")
     loss_curves = {name: [(row["epoch"], row["val_loss"]) for row in history] for name, history in histories.items()}
-    report.line_chart(loss_curves, reports / "loss_curves.png", "Validation loss of every training stage", "epoch",
+    figures.line_chart(loss_curves, reports / "loss_curves.png", "Validation loss of every training stage", "epoch",
                       "validation loss (EMA weights)")
     say(f"compare: wrote {reports / 'tables.md'}, {reports / 'summary.json'}, {reports / 'metrics'}/*.json, "
         f"{reports / 'loss_curves.png'} and {reports / 'time_to_quality'}/")
-
-
-def paper_scale_share(params_file: Path):
-    """What PEFT trains of the paper-scale U-Net, built on the meta device (shapes, no memory)."""
-    params = load_params(params_file)
-    with torch.device("meta"):
-        return trainable_share(UNet(params.model, params.data.image_size), "peft")
 
 
 def curve(history: list[dict], offset: float = 0.0) -> list[tuple[float, float]]:

@@ -5,24 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import typer
 
-from diffmodel import report
-from diffmodel.chain import MODELS
+from diffmodel.chain import model_spec
 from diffmodel.config import load_params
-from diffmodel.files import write_json
 from diffmodel.data.prepared import load_domain
-from diffmodel.errors import UserError
-from diffmodel.guidance_study import class_grid, study
-from diffmodel.inference import load_model
-from stages.common import PARAMS_OPTION, QUIET_OPTION, say, user_errors_are_one_line
+from diffmodel.devices import default_device
+from diffmodel.errors import UserError, one_line_errors
+from diffmodel.evaluation.guidance_study import class_grid, study
+from diffmodel.files import write_json
+from diffmodel.model.inference import load_model
+from diffmodel.reporting import figures
+from stages.common import PARAMS_OPTION, QUIET_OPTION, say
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command()
-@user_errors_are_one_line
+@one_line_errors
 def guidance(
     params_file: Path = PARAMS_OPTION,
     out: Path = typer.Option(Path("reports/guidance"), help="Where scores.json and classes.png go."),
@@ -40,20 +40,17 @@ def guidance(
     """
     params = load_params(params_file)
     cfg = params.guidance
-    if cfg.model not in MODELS:
-        raise UserError(f"guidance.model: unknown model {cfg.model!r} (choose from {', '.join(MODELS)})")
-    spec = MODELS[cfg.model]
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_model(spec.directory(), device)
+    spec = model_spec(cfg.model, "guidance.model")
+    model = load_model(spec.directory(), default_device())
     if not model.conditional:
         raise UserError(f"guidance.model: {cfg.model} has no classes to guide with (its domain {spec.domain} has one class)")
-    data = load_domain(Path("data/prepared") / spec.domain)
+    data = load_domain(spec.data_directory())
     result = study(model, data, params.evaluate, cfg, progress=not quiet)
     for row in result["rows"]:
         say(f"guidance: {row['setting']}: PSNR {row['psnr']}, class accuracy {row['class_accuracy']}, "
             f"{row['seconds_per_image']} s/image")
     write_json(out / "scores.json", result)
-    grid = report.sample_grid(class_grid(model, data, params.evaluate), out / "classes.png")
+    grid = figures.sample_grid(class_grid(model, data, params.evaluate), out / "classes.png")
     say(f"guidance: wrote {out / 'scores.json'} and {grid}")
 
 

@@ -6,19 +6,21 @@ from pathlib import Path
 
 import typer
 
+from diffmodel.chain import PREPARED_DATA
 from diffmodel.config import ConfigError, load_params
 from diffmodel.data.sources import prepare_domain
-from stages.common import PARAMS_OPTION, QUIET_OPTION, say, user_errors_are_one_line
+from diffmodel.errors import one_line_errors
+from stages.common import PARAMS_OPTION, QUIET_OPTION, say
 
 DOMAINS = ("faces", "landscapes")
 app = typer.Typer(add_completion=False)
 
 
 @app.command()
-@user_errors_are_one_line
+@one_line_errors
 def prepare(
     params_file: Path = PARAMS_OPTION,
-    out: Path = typer.Option(Path("data/prepared"), help="Where to write one directory per domain."),
+    out: Path = typer.Option(PREPARED_DATA, help="Where to write one directory per domain."),
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Render (source: synthetic) or load (source: folder) each domain's images, split them

@@ -5,23 +5,23 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import torch
 import typer
 
-from diffmodel.chain import MODELS
+from diffmodel.chain import model_spec
 from diffmodel.config import load_params
-from diffmodel.files import write_json
 from diffmodel.data.prepared import load_domain
-from diffmodel.errors import UserError
-from diffmodel.evaluate import evaluate_model, psnr_key
-from diffmodel.inference import load_model
-from stages.common import PARAMS_OPTION, QUIET_OPTION, say, user_errors_are_one_line
+from diffmodel.devices import default_device
+from diffmodel.errors import one_line_errors
+from diffmodel.evaluation.evaluate import evaluate_model, psnr_key
+from diffmodel.files import write_json
+from diffmodel.model.inference import load_model
+from stages.common import PARAMS_OPTION, QUIET_OPTION, say
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command()
-@user_errors_are_one_line
+@one_line_errors
 def samplers(
     params_file: Path = PARAMS_OPTION,
     out: Path = typer.Option(Path("reports/samplers.json"), help="Where the comparison goes."),
@@ -38,16 +38,14 @@ def samplers(
     """
     params = load_params(params_file)
     cfg, evaluate = params.samplers, params.evaluate
-    unknown = [m for m in cfg.models if m not in MODELS]
-    if unknown:
-        raise UserError(f"samplers.models: unknown model {unknown[0]!r} (choose from {', '.join(MODELS)})")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    specs = [model_spec(name, "samplers.models") for name in cfg.models]
+    device = default_device()
     settings = [("ddim", steps) for steps in cfg.ddim_steps] + ([("ddpm", None)] if cfg.ddpm else [])
     results = {}
-    for name in cfg.models:
-        spec = MODELS[name]
+    for spec in specs:
+        name = spec.name
         model = load_model(spec.directory(), device)
-        data = load_domain(Path("data/prepared") / spec.domain)
+        data = load_domain(spec.data_directory())
         rows = []
         for sampler, steps in settings:
             setting = dataclasses.replace(evaluate, sampler=sampler, steps=steps or model.schedule.steps,

@@ -4,24 +4,28 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import io
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from diffmodel.chain import MODELS, model_spec
-from diffmodel.checkpoint import CheckpointError, read_meta
+from diffmodel.checkpoints.meta import CheckpointError, EpochRecord
+from diffmodel.checkpoints.store import read_meta
 from diffmodel.config import load_params
-from diffmodel.train import Limits, Outcome, Trainer, TrainJob
-from stages.common import (
-    EXIT_INTERRUPTED, EXIT_PAUSED, PARAMS_OPTION, QUIET_OPTION, fail, user_errors_are_one_line,
-)
+from diffmodel.errors import one_line_errors
+from diffmodel.files import atomic_write
+from diffmodel.training.job import Limits, Outcome, TrainJob
+from diffmodel.training.loop import Trainer
+from stages.common import EXIT_INTERRUPTED, EXIT_PAUSED, PARAMS_OPTION, QUIET_OPTION
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command()
-@user_errors_are_one_line
+@one_line_errors
 def train(
     model: str = typer.Argument(..., help=f"Which model to train: {', '.join(MODELS)}."),
     params_file: Path = PARAMS_OPTION,
@@ -52,8 +56,6 @@ def train(
     it, 130 after Ctrl-C or SIGTERM (state is saved either way: run it again to continue),
     2 on bad input.
     """
-    if model not in MODELS:
-        fail(f"unknown model {model!r} (choose from {', '.join(MODELS)})")
     spec = model_spec(model)
     params = load_params(params_file)
     job = TrainJob(
@@ -61,7 +63,7 @@ def train(
         stage=spec.stage,
         task=spec.task,
         domain=spec.domain,
-        data_dir=Path("data/prepared") / spec.domain,
+        data_dir=spec.data_directory(),
         out_dir=spec.directory(),
         model=params.model,
         diffusion=params.diffusion,
@@ -80,31 +82,30 @@ def train(
         raise typer.Exit(EXIT_PAUSED)
     if outcome is Outcome.INTERRUPTED:
         raise typer.Exit(EXIT_INTERRUPTED)
-    if trainer.rank == 0:  # under torchrun, the one process that writes files
-        write_loss_csv(Path("reports/loss") / f"{spec.name}.csv", read_meta(job.out_dir)["history"])
+    if trainer.ranks.writes:  # under torchrun, the one process that writes files
+        write_loss_csv(Path("reports/loss") / f"{spec.name}.csv", read_meta(job.out_dir).history)
 
 
 def counterpart_val_loss(counterpart: str) -> float:
     """The final validation loss of a finished chain model: the quality its baseline must reach."""
     spec = MODELS[counterpart]
     meta = read_meta(spec.directory())
-    if not meta or not meta.get("complete") or not meta.get("history"):
+    if not meta or not meta.complete or not meta.history:
         raise CheckpointError(f"{spec.directory()}: not trained yet, and its baseline trains until it matches its "
                               f"validation loss; run `dvc repro {spec.stage}` first")
-    return meta["history"][-1]["val_loss"]
+    return meta.history[-1].val_loss
 
 
-def write_loss_csv(path: Path, history: list[dict]) -> None:
+def write_loss_csv(path: Path, history: list[EpochRecord]) -> None:
     """Per-epoch losses and time; train_seconds (cumulative) is the x axis of the time-to-quality plots."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     columns = ["epoch", "train_loss", "val_loss", "seconds", "train_seconds"]
-    elapsed = 0.0
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in history:
-            elapsed += row["seconds"]
-            writer.writerow({**row, "train_seconds": round(elapsed, 3)})
+    text, elapsed = io.StringIO(newline=""), 0.0
+    writer = csv.DictWriter(text, columns, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in history:
+        elapsed += row.seconds
+        writer.writerow({**dataclasses.asdict(row), "train_seconds": round(elapsed, 3)})
+    atomic_write(path, lambda f: f.write(text.getvalue().encode()))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
+"""checkpoints/: the directory format - weights, resume states, meta.json - and what survives damage and crashes."""
+
+import dataclasses
 import json
 
 import pytest
 import torch
+from records import record
 
-from diffmodel import checkpoint
-from diffmodel.checkpoint import CheckpointError, check_architecture, load_state, load_weights, save
-from diffmodel.files import WriteError, atomic_write
+from diffmodel.checkpoints import store as checkpoint
+from diffmodel.checkpoints.meta import ModelMeta, architecture
+from diffmodel.checkpoints.store import CheckpointError, check_architecture, load_state, load_weights, save
 from diffmodel.config import ModelConfig
-from diffmodel.train import architecture
-from diffmodel.unet import UNet
+from diffmodel.errors import UserError
+from diffmodel.files import WriteError, atomic_write, sha256_file, write_json
+from diffmodel.model.unet import UNet
 
 CONFIG = ModelConfig(channels=16, channel_mults=(1, 2), blocks_per_level=1, attention_resolutions=(8,),
                      head_channels=8, groups=4)
@@ -30,10 +35,14 @@ def state_for(step, model):
 
 
 def save_steps(directory, steps, model, meta=None):
-    meta = meta or {"task": "inpainting", "complete": False}
+    meta = meta or record()
     for step in steps:
-        meta = save(directory, state_for(step, model), {"ema": model.state_dict()}, meta)
+        meta = save(directory, state_for(step, model), meta)
     return meta
+
+
+def rewrite_meta(directory, **changes) -> None:
+    write_json(directory / "meta.json", {**json.loads((directory / "meta.json").read_text()), **changes})
 
 
 def truncate(path, keep=0.5):
@@ -49,9 +58,9 @@ class NotData:
 
 def test_saved_weights_load_identical_and_give_identical_outputs(tmp_path):
     model = trained_looking_model()
-    save_steps(tmp_path, [10], model, {"task": "inpainting", "complete": True})
+    save_steps(tmp_path, [10], model, record(complete=True))
     weights, meta = load_weights(tmp_path)
-    assert meta["task"] == "inpainting" and meta["complete"]
+    assert meta.task == "inpainting" and meta.complete
     original = model.state_dict()
     assert weights["ema"].keys() == original.keys()
     assert all(torch.equal(weights["ema"][k], original[k]) for k in original)
@@ -66,9 +75,9 @@ def test_saved_weights_load_identical_and_give_identical_outputs(tmp_path):
 def test_meta_names_only_the_newest_two_states(tmp_path):
     model = trained_looking_model()
     meta = save_steps(tmp_path, [10, 20, 30], model)
-    assert [s["step"] for s in meta["states"]] == [30, 20]
+    assert [s.step for s in meta.states] == [30, 20]
     assert sorted(p.name for p in tmp_path.glob("state-*.pt")) == ["state-000000020.pt", "state-000000030.pt"]
-    assert json.loads((tmp_path / "meta.json").read_text()) == meta
+    assert ModelMeta.read(tmp_path) == meta
     assert not list(tmp_path.glob(".*.tmp"))  # no temp files left behind
     assert load_state(tmp_path, meta)["step"] == 30
 
@@ -76,26 +85,26 @@ def test_meta_names_only_the_newest_two_states(tmp_path):
 # ----------------------------------------------------------------------------- damaged files
 
 def test_truncated_weights_are_rejected_with_one_line(tmp_path):
-    save_steps(tmp_path, [10], trained_looking_model(), {"complete": True})
+    save_steps(tmp_path, [10], trained_looking_model(), record(complete=True))
     truncate(tmp_path / "model.pt")
-    with pytest.raises(CheckpointError, match="corrupted") as err:
+    with pytest.raises(CheckpointError, match="does not match meta.json") as err:
         load_weights(tmp_path)
     assert "\n" not in str(err.value) and "model.pt" in str(err.value)
 
 
 def test_unreadable_weights_with_a_matching_checksum_are_rejected(tmp_path):
-    meta = save_steps(tmp_path, [10], trained_looking_model(), {"complete": True})
+    save_steps(tmp_path, [10], trained_looking_model(), record(complete=True))
     truncate(tmp_path / "model.pt")
-    checkpoint.write_json(tmp_path / "meta.json", {**meta, "weights_sha256": checkpoint.sha256_file(tmp_path / "model.pt")})
+    rewrite_meta(tmp_path, weights_sha256=sha256_file(tmp_path / "model.pt"))
     with pytest.raises(CheckpointError, match="cannot be read") as err:
         load_weights(tmp_path)
     assert "\n" not in str(err.value)
 
 
 def test_weights_are_data_never_code(tmp_path):
-    meta = save_steps(tmp_path, [10], trained_looking_model(), {"complete": True})
+    save_steps(tmp_path, [10], trained_looking_model(), record(complete=True))
     torch.save({"ema": NotData()}, tmp_path / "model.pt")
-    checkpoint.write_json(tmp_path / "meta.json", {**meta, "weights_sha256": checkpoint.sha256_file(tmp_path / "model.pt")})
+    rewrite_meta(tmp_path, weights_sha256=sha256_file(tmp_path / "model.pt"))
     with pytest.raises(CheckpointError, match="cannot be read"):
         load_weights(tmp_path)
 
@@ -103,7 +112,7 @@ def test_weights_are_data_never_code(tmp_path):
 def test_unfinished_or_missing_checkpoints_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="not a checkpoint directory"):
         load_weights(tmp_path)
-    save_steps(tmp_path, [10], trained_looking_model(), {"complete": False, "epoch": 1, "epochs": 12})
+    save_steps(tmp_path, [10], trained_looking_model(), record(complete=False, epoch=1, epochs=12))
     with pytest.raises(CheckpointError, match="not finished"):
         load_weights(tmp_path)
 
@@ -124,8 +133,8 @@ def test_saving_after_a_fallback_keeps_the_intact_state_not_the_damaged_one(tmp_
     meta = save_steps(tmp_path, [10, 20], model)
     truncate(tmp_path / "state-000000020.pt")
     assert load_state(tmp_path, meta, log=lambda message: None)["step"] == 10
-    meta = save(tmp_path, state_for(15, model), {"ema": model.state_dict()}, meta)
-    assert [s["step"] for s in meta["states"]] == [15, 10]
+    meta = save(tmp_path, state_for(15, model), meta)
+    assert [s.step for s in meta.states] == [15, 10]
     assert sorted(p.name for p in tmp_path.glob("state-*.pt")) == ["state-000000010.pt", "state-000000015.pt"]
     (tmp_path / "state-000000015.pt").write_bytes(b"damaged as well")
     assert load_state(tmp_path, meta, log=lambda message: None)["step"] == 10
@@ -135,7 +144,7 @@ def test_state_that_hashes_right_but_does_not_load_is_skipped(tmp_path):
     meta = save_steps(tmp_path, [10, 20], trained_looking_model())
     newest = tmp_path / "state-000000020.pt"
     torch.save({"step": NotData()}, newest)
-    meta["states"][0]["sha256"] = checkpoint.sha256_file(newest)
+    meta.states[0] = dataclasses.replace(meta.states[0], sha256=sha256_file(newest))
     messages = []
     assert load_state(tmp_path, meta, log=messages.append)["step"] == 10
     assert "cannot be read" in messages[0]
@@ -211,12 +220,102 @@ def test_other_errors_pass_through_and_leave_no_temp_file(tmp_path):
 
 def test_atomic_write_creates_the_directory_and_replaces_the_file(tmp_path):
     path = tmp_path / "new" / "meta.json"
-    checkpoint.write_json(path, {"a": 1})
-    checkpoint.write_json(path, {"a": 2})
+    write_json(path, {"a": 1})
+    write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
-    assert checkpoint.read_meta(path.parent) == {"a": 2}
 
 
 def test_unreadable_meta_reads_as_no_checkpoint(tmp_path):
     (tmp_path / "meta.json").write_text('{"complete": tr')
     assert checkpoint.read_meta(tmp_path) is None
+
+
+# ----------------------------------------------------------------------------- crashes in the middle of a save
+
+def two_models_saved(tmp_path):
+    """Two models: the first saved whole (step 10, complete), the second to be saved over it (step 20)."""
+    old, new = trained_looking_model(0), trained_looking_model(1)
+    meta = save_steps(tmp_path, [10], old, record(complete=True))
+    return old, new, meta
+
+
+def test_a_crash_before_the_commit_leaves_the_old_model_whole(tmp_path, monkeypatch):
+    old, new, meta = two_models_saved(tmp_path)
+    monkeypatch.setattr(ModelMeta, "write", lambda self, directory: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        save(tmp_path, state_for(20, new), meta)
+    weights, _ = load_weights(tmp_path)
+    assert all(torch.equal(weights["ema"][k], v) for k, v in old.state_dict().items())
+
+
+def test_a_crash_after_the_commit_is_repaired_from_the_state_it_names(tmp_path, monkeypatch):
+    old, new, meta = two_models_saved(tmp_path)
+    real_write = checkpoint.atomic_write
+
+    def killed_at_the_weights(path, write):
+        if path.name == checkpoint.WEIGHTS:
+            raise OSError("killed")
+        real_write(path, write)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", killed_at_the_weights)
+    with pytest.raises(OSError):
+        save(tmp_path, state_for(20, new), meta)
+    monkeypatch.setattr(checkpoint, "atomic_write", real_write)
+    with pytest.raises(CheckpointError, match="its last save was interrupted") as err:
+        load_weights(tmp_path)  # never the old weights under the new record
+    assert "\n" not in str(err.value)
+    assert checkpoint.repair(tmp_path, ModelMeta.read(tmp_path))
+    weights, meta = load_weights(tmp_path)
+    assert meta.states[0].step == 20
+    assert all(torch.equal(weights["ema"][k], v) for k, v in new.state_dict().items())
+
+
+# ----------------------------------------------------------------------------- records written by older versions
+
+def test_a_model_saved_before_prediction_existed_samples_as_eps(tmp_path):
+    from diffmodel.model.inference import load_model
+
+    save_steps(tmp_path, [10], trained_looking_model(), record(model=CONFIG, image_size=16, complete=True))
+    raw = json.loads((tmp_path / "meta.json").read_text())
+    assert raw["diffusion"]["prediction"] == "v"  # today's default
+    del raw["diffusion"]["prediction"]
+    write_json(tmp_path / "meta.json", raw)
+    assert load_model(tmp_path).schedule.cfg.prediction == "eps"
+
+
+def test_a_recorded_key_of_unknown_old_meaning_is_refused_in_one_line(tmp_path):
+    save_steps(tmp_path, [10], trained_looking_model(), record(model=CONFIG, image_size=16, complete=True))
+    raw = json.loads((tmp_path / "meta.json").read_text())
+    del raw["diffusion"]["beta_end"]
+    write_json(tmp_path / "meta.json", raw)
+    with pytest.raises(UserError, match="records no diffusion.beta_end") as err:
+        ModelMeta.read(tmp_path).diffusion_config()
+    assert "\n" not in str(err.value)
+
+
+def test_every_key_added_to_a_recorded_section_says_what_it_meant_before():
+    from diffmodel.config import BEFORE_KEY_EXISTED, DiffusionConfig
+
+    # the keys meta.json recorded from the first version on (git show 9e7fe35:diffmodel/config.py)
+    first = {"diffusion": {"steps", "beta_start", "beta_end", "loss"},
+             "model": {"channels", "channel_mults", "blocks_per_level", "attention_resolutions", "head_channels", "groups"}}
+    for section, cls in (("diffusion", DiffusionConfig), ("model", ModelConfig)):
+        added = {f.name for f in dataclasses.fields(cls)} - first[section]
+        assert {f"{section}.{name}" for name in added} <= set(BEFORE_KEY_EXISTED), section
+
+
+def test_a_version_1_record_reads_with_the_values_before_its_fields_existed(tmp_path):
+    save_steps(tmp_path, [10], trained_looking_model(), record(complete=True))
+    raw = json.loads((tmp_path / "meta.json").read_text())
+    for key in ("version", "method", "stores", "classes", "trainable", "training_state_mb"):
+        del raw[key]
+    write_json(tmp_path / "meta.json", raw)
+    meta = ModelMeta.read(tmp_path)
+    assert (meta.version, meta.method, meta.stores, meta.classes) == (1, "full", "full", None)
+
+
+def test_a_record_from_a_newer_version_is_refused(tmp_path):
+    save_steps(tmp_path, [10], trained_looking_model(), record(complete=True))
+    rewrite_meta(tmp_path, version=99)
+    with pytest.raises(CheckpointError, match="newer diffmodel"):
+        load_weights(tmp_path)

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from diffmodel.class_fidelity import BINS, ColourClassifier, chroma_histograms
 from diffmodel.classes import NO_LABEL, ClassScheme, UnknownClassError
 from diffmodel.config import DiffusionConfig, ModelConfig, TrainConfig
 from diffmodel.errors import UserError
-from diffmodel.diffusion import Guidance, Schedule, denoise, sample
-from diffmodel.train import dropped_labels, start_from_parent
-from diffmodel.unet import UNet
+from diffmodel.evaluation.class_fidelity import BINS, ColourClassifier, chroma_histograms
+from diffmodel.model.diffusion import Guidance, Schedule, denoise, sample
+from diffmodel.model.unet import UNet
+from diffmodel.training.setup import start_from_parent
+from diffmodel.training.step import dropped_labels
 
 SCHEME = ClassScheme.build("landscapes", ("alpine", "red_rock", "summer_forest", "autumn_forest"),
                            {"mountain": ("alpine", "red_rock"), "forest": ("summer_forest", "autumn_forest")})

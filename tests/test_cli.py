@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from test_resume import make_workspace, stage_env, train
 
 

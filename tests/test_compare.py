@@ -2,7 +2,7 @@
 
 import pytest
 
-from diffmodel.compare import COMPARISONS, epochs_to_reach, markdown_tables, metric_row
+from diffmodel.reporting.tables import COMPARISONS, epochs_to_reach, markdown_tables, metric_row
 
 
 def timing(epochs, seconds_per_epoch, init="scratch", final_val_loss=0.5):

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from diffmodel.config import DiffusionConfig
-from diffmodel.diffusion import Schedule, noisy_input, sample, timesteps, training_loss
-from diffmodel.tasks import Inpainting
+from diffmodel.model.diffusion import Schedule, noisy_input, sample, timesteps, training_loss
+from diffmodel.model.tasks import Inpainting
 
 
 def clean_images(batch=2, size=8, seed=0):

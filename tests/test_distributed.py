@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from diffmodel.data.subsets import rank_share
-from diffmodel.train import _seed_rank
+from diffmodel.training.distributed import Ranks
 from tests.pipeline_fixture import MICRO_PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def test_every_rank_gets_the_same_number_of_distinct_images():
 def test_ranks_draw_different_noise_and_the_same_rank_draws_it_again():
     def draws(rank: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = torch.Generator()
-        _seed_rank(seed=0, rank=rank, step=step, generator=generator)
+        Ranks(rank, 2).seed(seed=0, step=step, generator=generator)
         return torch.randn(4, generator=generator), torch.rand(4)  # loop noise, dropout's global RNG
 
     for first, second in zip(draws(0, 10), draws(1, 10)):
@@ -39,16 +39,36 @@ def test_ranks_draw_different_noise_and_the_same_rank_draws_it_again():
         assert torch.equal(first, second)
 
 
-def torchrun(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = [], [pid]
+    while pending:
+        below = children.get(pending.pop(), [])
+        found += below
+        pending += below
+    return found
+
+
+def torchrun(cwd: Path, *args: str, program: tuple[str, ...] = ("-m", "stages.train", "base")) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DIFFMODEL_QUIET": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "stages.train", "base", *args]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *program, *args]
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     try:
         stdout, stderr = process.communicate(timeout=90)
     except subprocess.TimeoutExpired:  # ranks that disagree on the number of steps wait for each other forever
-        os.killpg(process.pid, signal.SIGKILL)
+        for pid in [process.pid, *descendants(process.pid)]:  # torchrun starts each rank in a session of its own
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         process.communicate()
         raise AssertionError("torchrun hung: its ranks are waiting for each other") from None
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
@@ -90,3 +110,39 @@ def test_torchrun_accumulates_gradients_over_micro_batches(tmp_path):
     # 16 images of subset 0 over 2 ranks: 8 each, micro-batches of 2, 2 per step -> 2 steps
     assert "base: complete after 1 epochs, 2 steps" in result.stdout
     assert json.loads((tmp_path / "models/base/meta.json").read_text())["history"][0]["images"] == 16
+
+
+DISAGREEING_RANKS = """
+import os
+from pathlib import Path
+
+from diffmodel.chain import MODELS
+from diffmodel.config import load_params
+from diffmodel.training.batches import TrainingData
+from diffmodel.training.job import Limits, TrainJob
+from diffmodel.training.loop import Trainer
+
+rank = int(os.environ["RANK"])
+# the ranks' validation losses differ (as floats from different GPUs can, in the last bit): rank 0's
+# has reached the target, rank 1's has not
+TrainingData.validation_loss = lambda self, ema, task, schedule: 0.5 if rank == 0 else 0.9
+params, spec = load_params("params.yaml"), MODELS["base"]
+job = TrainJob("base", spec.task, spec.domain, Path("data/prepared/faces"), Path("models/base"), params.model,
+               params.diffusion, spec.schedule(params), target_val_loss=0.6)
+print(f"rank {rank}: {Trainer(job, Limits(quiet=True)).run().value}", flush=True)
+"""
+
+
+def test_the_ranks_stop_at_rank_0s_decision_when_their_validation_losses_differ(tmp_path):
+    params = json.loads(json.dumps(MICRO_PARAMS))
+    params["train"].update(epochs=3, subset_epochs=1, batch_size=4, session_epochs=3)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "disagreeing_ranks.py").write_text(DISAGREEING_RANKS)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DIFFMODEL_QUIET": "1"}
+    subprocess.run([sys.executable, "-m", "stages.prepare"], cwd=tmp_path, env=env, check=True, capture_output=True)
+
+    result = torchrun(tmp_path, program=("disagreeing_ranks.py",))  # a rank leaving the loop alone hangs the other
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rank 0: complete" in result.stdout and "rank 1: complete" in result.stdout
+    meta = json.loads((tmp_path / "models/base/meta.json").read_text())
+    assert meta["epoch"] == 1 and [h["val_loss"] for h in meta["history"]] == [0.5]

@@ -13,7 +13,7 @@ from dvc.dependency.param import ParamsDependency
 from dvc.repo import Repo
 
 from diffmodel.chain import MODELS
-from diffmodel.source_code import source_hashes
+from diffmodel.checkpoints.source_code import source_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_metrics import random_inception
 
-from diffmodel import metrics
 from diffmodel.config import DiffusionConfig, EvaluateConfig, ModelConfig
 from diffmodel.data.prepared import PreparedDomain
-from diffmodel.diffusion import Schedule
-from diffmodel.evaluate import evaluate_model, mean_fill
-from diffmodel.inference import LoadedModel
-from diffmodel.tasks import make_task
-from diffmodel.unet import UNet
-from test_metrics import random_inception
+from diffmodel.evaluation import metrics
+from diffmodel.evaluation.evaluate import evaluate_model, mean_fill
+from diffmodel.model.diffusion import Schedule
+from diffmodel.model.inference import LoadedModel
+from diffmodel.model.tasks import make_task
+from diffmodel.model.unet import UNet
 
 
 def test_mean_fill_paints_each_hole_with_its_images_mean_known_colour():
@@ -35,7 +35,7 @@ def test_mean_fill_paints_each_hole_with_its_images_mean_known_colour():
 def tiny_model(task: str) -> LoadedModel:
     torch.manual_seed(0)
     cfg = ModelConfig(channels=8, channel_mults=(1, 2), attention_resolutions=(), head_channels=8, groups=4)
-    return LoadedModel(UNet(cfg, 16).eval(), Schedule(DiffusionConfig(steps=20)), make_task(task), 16, {})
+    return LoadedModel(UNet(cfg, 16).eval(), Schedule(DiffusionConfig(steps=20)), make_task(task), 16, None)
 
 
 def fake_test_split(count: int = 8) -> PreparedDomain:

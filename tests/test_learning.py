@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from diffmodel.config import DiffusionConfig, ModelConfig
-from diffmodel.data.tensors import to_tensor
 from diffmodel.data.synthetic import render_faces
-from diffmodel.diffusion import Schedule, sample, training_loss
-from diffmodel.evaluate import mean_fill
-from diffmodel.metrics import psnr
-from diffmodel.tasks import Inpainting
-from diffmodel.unet import UNet
+from diffmodel.data.tensors import to_tensor
+from diffmodel.evaluation.evaluate import mean_fill
+from diffmodel.evaluation.metrics import psnr
+from diffmodel.model.diffusion import Schedule, sample, training_loss
+from diffmodel.model.tasks import Inpainting
+from diffmodel.model.unet import UNet
 
 SIZE, STEPS, BATCH = 16, 300, 16
 

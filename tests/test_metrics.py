@@ -7,7 +7,7 @@ import pytest
 import pytorch_fid.inception as fid_inception
 import torch
 
-from diffmodel import metrics
+from diffmodel.evaluation import metrics
 
 
 def images(n=4, size=32, seed=0, low=-1.0, high=1.0):

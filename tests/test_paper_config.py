@@ -9,13 +9,14 @@ from pathlib import Path
 
 import torch
 
-from diffmodel import precision
 from diffmodel.config import load_params
-from diffmodel.diffusion import Schedule, sample
-from diffmodel.peft import trainable_share
-from diffmodel.tasks import make_task
-from diffmodel.train import build_model, train_step
-from diffmodel.unet import count_parameters
+from diffmodel.model.diffusion import Schedule, sample
+from diffmodel.model.peft import trainable_share
+from diffmodel.model.tasks import make_task
+from diffmodel.model.unet import count_parameters
+from diffmodel.training import precision
+from diffmodel.training.setup import build_model
+from diffmodel.training.step import train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "configs/paper.yaml"

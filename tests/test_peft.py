@@ -12,16 +12,18 @@ import pytest
 import torch
 from torch import nn
 
-from diffmodel import checkpoint, peft
 from diffmodel.chain import MODELS
-from diffmodel.checkpoint import CheckpointError
+from diffmodel.checkpoints import store as checkpoint
+from diffmodel.checkpoints.store import CheckpointError
 from diffmodel.config import DiffusionConfig, ModelConfig, Params, TrainConfig
 from diffmodel.data import synthetic
 from diffmodel.data.prepared import save_domain
-from tests.pipeline_fixture import FACES, one_class
 from diffmodel.errors import UserError
-from diffmodel.train import Limits, Trainer, TrainJob
-from diffmodel.unet import UNet
+from diffmodel.model import peft
+from diffmodel.model.unet import UNet
+from diffmodel.training.job import Limits, TrainJob
+from diffmodel.training.loop import Trainer
+from tests.pipeline_fixture import FACES, one_class
 
 MODEL = ModelConfig(channels=8, channel_mults=(1, 2), blocks_per_level=1, attention_resolutions=(8,), head_channels=8, groups=4)
 DIFFUSION = DiffusionConfig(steps=50, beta_start=1e-4, beta_end=0.2)
@@ -120,8 +122,8 @@ def test_peft_changes_only_the_trainable_tensors_and_stores_only_them(workspace,
     assert len(state["optimizer"]["state"]) == len(names)  # no Adam moments for frozen tensors
     full_bytes = (workspace / "models/base/model.pt").stat().st_size
     assert (workspace / "models/adapted/model.pt").stat().st_size < 0.25 * full_bytes
-    assert meta["method"] == "peft" and meta["stores"] == "delta"
-    assert meta["trainable"]["trainable_parameters"] == sum(t.numel() for t in stored.values())
+    assert meta.method == "peft" and meta.stores == "delta"
+    assert meta.trainable["trainable_parameters"] == sum(t.numel() for t in stored.values())
 
 
 def test_the_rebuilt_weights_are_the_trained_model_exactly(workspace, adapted):
@@ -135,18 +137,18 @@ def test_the_rebuilt_weights_are_the_trained_model_exactly(workspace, adapted):
 def test_a_peft_child_of_a_peft_model_rebuilds_through_both_deltas(workspace, adapted):
     grandchild = train(workspace, "grandchild", dataclasses.replace(PEFT, epochs=1), init="adapted")
     rebuilt, meta = checkpoint.load_weights(workspace / "models/grandchild")
-    assert meta["parent"]["name"] == "adapted"
+    assert meta.parent.name == "adapted"
     for key, tensor in grandchild.ema.state_dict().items():
         assert torch.equal(rebuilt["ema"][key], tensor), key
 
 
 def test_an_interrupted_peft_run_resumes_bitwise(workspace, adapted):
     train(workspace, "resumed", limits=Limits(max_sessions=1, quiet=True))
-    assert not checkpoint.read_meta(workspace / "models/resumed")["complete"]
+    assert not checkpoint.read_meta(workspace / "models/resumed").complete
     train(workspace, "resumed")
     resumed, meta = checkpoint.load_weights(workspace / "models/resumed")
     reference, _ = checkpoint.load_weights(workspace / "models/adapted")
-    assert meta["resumes"] == 1
+    assert meta.resumes == 1
     for key in reference["ema"]:
         assert torch.equal(resumed["ema"][key], reference["ema"][key]), key
 
@@ -185,7 +187,7 @@ def test_export_writes_a_standalone_full_model(workspace, adapted, tmp_path):
     shutil.copytree(tmp_path / "exported", tmp_path / "alone/exported")  # no parent anywhere near it
     standalone, meta = checkpoint.load_weights(tmp_path / "alone/exported")
     rebuilt, _ = checkpoint.load_weights(workspace / "models/adapted")
-    assert meta["stores"] == "full" and meta["exported_from"]["path"] == str(workspace / "models/adapted")
+    assert meta.stores == "full" and meta.exported_from["path"] == str(workspace / "models/adapted")
     assert standalone["ema"].keys() == rebuilt["ema"].keys()
     assert all(torch.equal(standalone["ema"][k], rebuilt["ema"][k]) for k in rebuilt["ema"])
     for taken in ("adapted", "base"):  # never over a model, least of all the parent
@@ -199,7 +201,7 @@ def test_switching_the_method_retrains_and_says_why(workspace, adapted):
     Trainer(job(workspace, "switched", "colorization", dataclasses.replace(PEFT, method="full")),
             Limits(quiet=True), log=messages.append).run()
     assert any("training params changed (method)" in m for m in messages), messages
-    assert checkpoint.read_meta(workspace / "models/switched")["stores"] == "full"
+    assert checkpoint.read_meta(workspace / "models/switched").stores == "full"
 
 
 def test_peft_from_scratch_is_refused(workspace):

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from records import record
 from typer.testing import CliRunner
 
-from diffmodel import checkpoint, photos
-from diffmodel.cli import app
-from diffmodel.config import DiffusionConfig, ModelConfig, as_plain_dict
+from diffmodel.checkpoints import store as checkpoint
+from diffmodel.cli import photos
+from diffmodel.cli.app import app
+from diffmodel.config import DiffusionConfig, ModelConfig
 from diffmodel.data import synthetic
-from diffmodel.inference import load_model
-from diffmodel.train import architecture
-from diffmodel.unet import UNet
+from diffmodel.model.inference import load_model
+from diffmodel.model.unet import UNet
 
 MODEL = ModelConfig(channels=8, channel_mults=(1, 2), attention_resolutions=(), head_channels=8, groups=4)
 SIZE = 16
@@ -32,9 +33,8 @@ def write_model(directory, task: str) -> None:
     with torch.no_grad():
         for p in network.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    meta = {"name": directory.name, "task": task, "domain": "faces", "architecture": architecture(MODEL, SIZE),
-            "diffusion": as_plain_dict(DiffusionConfig(steps=50)), "complete": True, "parent": None, "history": []}
-    checkpoint.save(directory, {"step": 0, "epoch": 0}, {"ema": network.state_dict()}, meta)
+    meta = record(directory.name, task, MODEL, SIZE, DiffusionConfig(steps=50), complete=True)
+    checkpoint.save(directory, {"step": 0, "epoch": 0, "ema": network.state_dict()}, meta)
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +170,50 @@ def test_two_inputs_with_one_output_name_are_refused_before_any_work(models, tmp
                                  "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "would both be written to" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_nothing_of_what_the_hole_held_survives_not_even_at_its_rim(models):
+    """Two photos the same outside the hole and each with another saturated object exactly under it:
+    inpainted with the same seed, they must come out identical - the fill knows nothing of the object."""
+    model = load_model(models / "inpainter")
+    hole = photos.box_hole((256, 256), (96, 96, 64, 64))
+    with_magenta, with_green = photo(256, 256).copy(), photo(256, 256).copy()
+    with_magenta[hole], with_green[hole] = (255, 0, 255), (0, 255, 0)
+    filled = [photos.inpaint(model, picture, hole, seed=3, steps=3) for picture in (with_magenta, with_green)]
+    assert np.array_equal(filled[0], filled[1])
+    near_magenta = np.abs(filled[0][hole].astype(int) - (255, 0, 255)).max(axis=1) < 60
+    assert not near_magenta.any()
+    assert np.array_equal(filled[0][~hole], with_magenta[~hole])
+
+
+def test_an_output_that_would_replace_its_input_is_refused_and_the_input_kept(models, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(photo(120, 90)).save("face.png")
+    before = (tmp_path / "face.png").read_bytes()
+    for overwrite in ([], ["--overwrite"]):  # not even when asked to overwrite
+        result = runner.invoke(app, ["inpaint", str(models / "inpainter"), "face.png", "--box", "30,20,40,30", "--out", ".",
+                                     "--steps", "2", *overwrite])
+        assert result.exit_code == 2
+        assert result.output.strip() == "error: face.png is the input face.png: writing it would destroy the input; choose another --out"
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(photo(40, 30)).save(folder / "a.png")
+    result = runner.invoke(app, ["colorize", str(models / "colorizer"), str(folder), "--out", str(folder), "--steps", "2"])
+    assert result.exit_code == 2 and f"{folder / 'a.png'} is the input {folder / 'a.png'}" in result.output
+    assert (tmp_path / "face.png").read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["a.png"]
+
+
+def test_an_existing_output_is_kept_unless_overwrite_is_asked(models, tmp_path):
+    Image.fromarray(photo(40, 30)).save(tmp_path / "p.jpg")
+    command = ["colorize", str(models / "colorizer"), str(tmp_path / "p.jpg"), "--out", str(tmp_path / "out"), "--steps", "2"]
+    assert runner.invoke(app, command).exit_code == 0
+    (tmp_path / "out/p.png").write_bytes(b"the user's own file")
+    kept = runner.invoke(app, command)
+    assert kept.exit_code == 2
+    assert kept.output.strip() == (f"error: {tmp_path / 'out/p.png'} exists (the output for {tmp_path / 'p.jpg'}); "
+                                   "it is kept: choose another --out, or --overwrite to replace it")
+    assert (tmp_path / "out/p.png").read_bytes() == b"the user's own file"
+    assert runner.invoke(app, [*command, "--overwrite"]).exit_code == 0
+    with Image.open(tmp_path / "out/p.png") as replaced:
+        assert replaced.size == (40, 30)
+    assert not list((tmp_path / "out").glob(".*.tmp"))  # written through a temp file, renamed whole

@@ -8,7 +8,6 @@ import re
 import pytest
 import yaml
 from PIL import Image
-
 from pipeline_fixture import MICRO_PARAMS, MicroProject
 
 CHAIN_STAGES = {"prepare", "train@base", "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain"}
@@ -68,7 +67,7 @@ def test_dvc_metrics_show_is_a_table_of_short_rows(project):
 def test_figures_are_pngs_of_the_documented_size(project):
     from PIL import Image
 
-    from diffmodel.report import GAP, HEADER_HEIGHT
+    from diffmodel.reporting.figures import GAP, HEADER_HEIGHT
 
     cell = 16 * 4 + GAP  # 16px images drawn 4x, with a gap
     for name in ("base", "colorize_faces", "colorize_landscapes"):
@@ -199,24 +198,35 @@ def test_a_changed_param_invalidates_exactly_the_stages_that_read_it(project, se
 
 
 def test_code_no_training_stage_imports_reruns_evaluation_only(project):
-    report = project.path / "diffmodel/report.py"  # drawing figures: no training stage imports it
+    report = project.path / "diffmodel/reporting/figures.py"  # drawing figures: no training stage imports it
     report.write_text(report.read_text() + "\n# an edit\n")
     result = project.run("dvc", "repro")
     assert stages_run(result.stdout) == {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "compare"}
 
 
-def test_a_training_code_change_retrains_the_model_saying_why(project):
-    """The cache never records new code against old weights: an edit to the diffusion code (here a
-    comment - any byte counts, as for DVC) starts the model fresh; its children follow because
-    their parent's weights changed (tested in test_exp_run... above and in test_resume_policy)."""
-    diffusion = project.path / "diffmodel/diffusion.py"
-    diffusion.write_text(diffusion.read_text() + "\n# an edit\n")
+def test_a_comment_in_the_training_code_retrains_nothing_and_an_edited_loss_retrains(project):
+    """The cache never records new code against old weights: an edit to the code of the loss starts
+    the model fresh (its children follow because their parent's weights changed: test_exp_run...
+    above). An edited comment changes the file, so DVC runs the stage, but not the code: nothing trains."""
+    loop = project.path / "diffmodel/training/loop.py"
+    original = loop.read_text()
+    loop.write_text(original.replace("class Trainer:", "class Trainer:  # an edited comment", 1))
     result = project.run("dvc", "repro", "train@base")
     assert stages_run(result.stdout) == {"train@base"}
-    assert "base: training code changed (diffmodel/diffusion.py); starting fresh" in result.stdout
+    assert "base: already complete" in result.stdout and "starting fresh" not in result.stdout
+    loop.write_text(original)
+
+    diffusion = project.path / "diffmodel/model/diffusion.py"
+    original = diffusion.read_text()
+    edited = original.replace("err = (output - target).square()", "err = (target - output).square()")
+    assert edited != original
+    diffusion.write_text(edited)
+    result = project.run("dvc", "repro", "train@base")
+    assert stages_run(result.stdout) == {"train@base"}
+    assert "base: training code changed (diffmodel/model/diffusion.py); starting fresh" in result.stdout
     assert "already complete" not in result.stdout
     assert stages_run(project.run("dvc", "repro", "train@base").stdout) == set()
-    diffusion.write_text(diffusion.read_text().removesuffix("\n# an edit\n"))
+    diffusion.write_text(original)
 
 
 def test_a_new_subset_partition_retrains_the_incremental_models_only(project):

@@ -7,14 +7,15 @@ import copy
 
 import pytest
 import torch
+from records import record
 
-from diffmodel import precision
+from diffmodel.checkpoints.meta import SessionRecord
 from diffmodel.config import DiffusionConfig, ModelConfig, TrainConfig
-from diffmodel.diffusion import Schedule
-from diffmodel.evaluate import training_precision
-from diffmodel.tasks import Inpainting
-from diffmodel.train import train_step
-from diffmodel.unet import UNet
+from diffmodel.model.diffusion import Schedule
+from diffmodel.model.tasks import Inpainting
+from diffmodel.model.unet import UNet
+from diffmodel.training import precision
+from diffmodel.training.step import train_step
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda")
 
@@ -57,13 +58,14 @@ def test_bf16_autocast_computes_in_bf16_and_an_unresolved_precision_is_refused()
         precision.autocast("auto", CPU)
 
 
-@pytest.mark.parametrize("sessions, reported", [
-    ([{"precision": "fp32"}, {"precision": "fp32"}], "fp32"),
-    ([{"precision": "bf16"}, {"precision": "fp32"}], "bf16+fp32"),  # a GPU session resumed on a CPU
-    ([{"session": 1}], None),  # trained before precision was recorded
+@pytest.mark.parametrize("precisions, reported", [
+    (["fp32", "fp32"], "fp32"),
+    (["bf16", "fp32"], "bf16+fp32"),  # a GPU session resumed on a CPU
+    ([None], None),  # trained before precision was recorded
 ])
-def test_timings_report_the_precisions_the_sessions_trained_in(sessions, reported):
-    assert training_precision({"sessions": sessions}) == reported
+def test_timings_report_the_precisions_the_sessions_trained_in(precisions, reported):
+    sessions = [SessionRecord(k + 1, 0, 0, k > 0, precision=p) for k, p in enumerate(precisions)]
+    assert record(sessions=sessions).timings()["precision"] == reported
 
 
 def test_a_bf16_step_computes_the_fp32_loss_to_bf16_accuracy_and_keeps_fp32_weights():

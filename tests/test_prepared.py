@@ -9,10 +9,9 @@ import pytest
 from PIL import Image
 
 from diffmodel.classes import ClassScheme
-from diffmodel.config import DomainConfig
-from diffmodel.data.prepared import SPLITS, labels_path, load_domain, save_domain
-from diffmodel.config import ConfigError
+from diffmodel.config import ConfigError, DomainConfig
 from diffmodel.data import folders
+from diffmodel.data.prepared import SPLITS, labels_path, load_domain, save_domain
 from diffmodel.data.sources import prepare_domain
 
 

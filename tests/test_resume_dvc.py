@@ -8,7 +8,6 @@ import json
 import re
 
 import yaml
-
 from pipeline_fixture import MICRO_PARAMS, MicroProject
 
 EPOCHS, SESSION_EPOCHS = 4, 2

@@ -1,4 +1,5 @@
-"""source_code.py: the project files a module runs, found from its import statements."""
+"""checkpoints/source_code.py: the project files a module runs, found from its import statements, and
+the hash of their code - which comments and docstrings do not change."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import textwrap
 
 import pytest
 
-from diffmodel.source_code import imported_files, relative_path, source_hashes
+from diffmodel.checkpoints.source_code import code_digest, imported_files, relative_path, source_hashes
 
 
 @pytest.fixture
@@ -54,7 +55,41 @@ def test_paths_are_relative_to_the_packages_parent(package):
 
 
 def test_the_training_code_is_what_a_training_stage_needs_and_no_evaluation_code():
-    files = set(source_hashes("diffmodel.train"))
-    assert {"diffmodel/train.py", "diffmodel/diffusion.py", "diffmodel/unet.py", "diffmodel/tasks.py",
-            "diffmodel/data/subsets.py", "diffmodel/data/prepared.py"} <= files
-    assert not {"diffmodel/report.py", "diffmodel/metrics.py", "diffmodel/evaluate.py"} & files
+    files = set(source_hashes("diffmodel.training.loop"))
+    assert {"diffmodel/training/loop.py", "diffmodel/training/step.py", "diffmodel/model/diffusion.py",
+            "diffmodel/model/unet.py", "diffmodel/model/tasks.py", "diffmodel/data/subsets.py", "diffmodel/data/prepared.py"} <= files
+    assert not [path for path in files if path.startswith(("diffmodel/reporting/", "diffmodel/evaluation/", "diffmodel/cli/"))]
+
+
+LOSS = '''"""The loss."""
+import torch
+
+
+def loss(output, target):
+    """Mean squared error."""
+    return (output - target).square().mean()  # L2
+'''
+
+
+@pytest.mark.parametrize("edited", [
+    LOSS.replace("# L2", "# the L2 loss, as Palette uses it"),  # a comment
+    LOSS.replace('"""Mean squared error."""', '"""Mean squared error over every pixel."""'),  # a docstring
+    LOSS.replace('"""The loss."""', '"""The loss of Algorithm 1."""'),  # the module's docstring
+    LOSS.replace("(output - target)", "( output-target )").replace("\n\n\ndef", "\n\ndef"),  # layout
+])
+def test_comments_docstrings_and_layout_do_not_change_the_code_hash(edited):
+    assert edited != LOSS and code_digest(edited) == code_digest(LOSS)
+
+
+@pytest.mark.parametrize("edited", [
+    LOSS.replace(".square()", ".abs()"),  # the loss itself
+    LOSS.replace("(output - target)", "(target - output)"),  # an operand order (the same value, other code)
+    LOSS.replace("return (", "x = 1\n    return ("),  # a statement more
+    LOSS.replace('"""Mean squared error."""', '"""Mean squared error."""\n    "not a docstring"'),  # a second string
+])
+def test_a_change_of_the_code_changes_the_hash(edited):
+    assert code_digest(edited) != code_digest(LOSS)
+
+
+def test_a_file_of_only_a_docstring_still_hashes():
+    assert code_digest('"""Only words."""\n') == code_digest('"""Other words."""\n') != code_digest("x = 1\n")

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffmodel.data.tensors import to_tensor
 from diffmodel.data.synthetic import render_faces
-from diffmodel.swd import laplacian_pyramid, sliced_wasserstein, swd
+from diffmodel.data.tensors import to_tensor
+from diffmodel.evaluation.swd import laplacian_pyramid, sliced_wasserstein, swd
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_identical_sets_are_at_distance_zero_and_the_seed_fixes_the_value(faces)
 
 def test_the_pyramid_reconstructs_the_image():
     """Each band-pass level is the image minus its blurred upsampled half: summing back up restores it."""
-    from diffmodel.swd import _blur
+    from diffmodel.evaluation.swd import _blur
 
     images = torch.rand(2, 3, 32, 32, dtype=torch.float64)
     levels = laplacian_pyramid(images, min_resolution=8)

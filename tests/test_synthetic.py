@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from diffmodel.data import synthetic
 from diffmodel.data.synthetic import LANDSCAPE_CLASSES, LANDSCAPE_SUPERCLASSES, render_faces, render_landscapes
+from diffmodel.data.synthetic import landscapes as landscape_palettes
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -53,9 +53,9 @@ def test_every_landscape_class_appears_and_the_superclasses_look_different(lands
     assert busyness[forest].mean() > 1.1 * busyness[~forest].mean()
 
 
-@pytest.mark.parametrize("pair", [(synthetic._ROCK, synthetic._RED_ROCK), (synthetic._MEADOW, synthetic._DESERT),
-                                  (synthetic._LEAVES[None], synthetic._AUTUMN),
-                                  (synthetic._SUMMER_GRASS, synthetic._AUTUMN_GRASS)])
+@pytest.mark.parametrize("pair", [(landscape_palettes._ROCK, landscape_palettes._RED_ROCK), (landscape_palettes._MEADOW, landscape_palettes._DESERT),
+                                  (landscape_palettes._LEAVES[None], landscape_palettes._AUTUMN),
+                                  (landscape_palettes._SUMMER_GRASS, landscape_palettes._AUTUMN_GRASS)])
 def test_the_two_classes_of_a_superclass_share_luminance_not_hue(pair):
     # only the label tells them apart in gray: each twin colour has its twin's luminance (1 level) ...
     first, second = (np.atleast_2d(p).astype(np.float64) for p in pair)

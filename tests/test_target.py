@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from test_resume import make_workspace
 
 from diffmodel.config import load_params
-from diffmodel.train import Limits, Outcome, Trainer, TrainJob
-from test_resume import make_workspace
+from diffmodel.training.job import Limits, Outcome, TrainJob
+from diffmodel.training.loop import Trainer
 
 CAP = 6
 

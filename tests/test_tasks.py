@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from diffmodel.tasks import Colorization, Inpainting, grayscale, make_task
+from diffmodel.model.tasks import Colorization, Inpainting, grayscale, make_task
 
 
 def clean_images(batch=4, size=32, seed=0):

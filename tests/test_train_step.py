@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from diffmodel.config import DiffusionConfig, ModelConfig, TrainConfig
-from diffmodel.diffusion import Schedule
-from diffmodel.tasks import Colorization
-from diffmodel.train import train_step
-from diffmodel.unet import UNet
+from diffmodel.model.diffusion import Schedule
+from diffmodel.model.tasks import Colorization
+from diffmodel.model.unet import UNet
+from diffmodel.training.step import train_step
 
 TINY = ModelConfig(channels=8, channel_mults=(1, 2), attention_resolutions=(), head_channels=8, groups=4)
 

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from diffmodel.config import ModelConfig
-from diffmodel.unet import Attention, UNet, count_parameters, noise_level_embedding
+from diffmodel.model.unet import Attention, UNet, count_parameters, noise_level_embedding
 
 
 def small_config(channel_mults=(1, 2, 2), blocks_per_level=1, attention_resolutions=(8,)):

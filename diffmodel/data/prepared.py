@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write, write_json
 from ..classes import ClassScheme
 from ..errors import UserError
+from ..files import atomic_write, write_json
 from .subsets import subset_ranges
 
 SPLITS = ("train", "val", "test")

@@ -1,0 +1,1 @@
+"""What the reports show: figures (sample grids, process strips, line charts) and the comparison tables."""
