@@ -307,3 +307,41 @@ def test_ddim_noise_follows_song_et_al_eq_16(eta):
         sigma2 = eta**2 * (1 - a[s]) / (1 - a[t]) * (1 - a[t] / a[s])
         assert noise_var == pytest.approx(sigma2, rel=0.05, abs=1e-9)
         assert slope == pytest.approx(((1 - a[s] - sigma2) / (1 - a[t])) ** 0.5, abs=5 * slope_error + 1e-6)
+
+
+# ----------------------------------------------------------------------------- min-SNR loss weighting
+
+@pytest.mark.parametrize("prediction, gamma, weight", [
+    ("v", 0.5, 0.5),  # SNR 1: min(1, 5) / (1 + 1)
+    ("v", 10 / 11, 5 / 11),  # SNR 10: min(10, 5) / (10 + 1)
+    ("v", 1 / 5, 0.2),  # SNR 1/4: min(1/4, 5) / (1/4 + 1)
+    ("eps", 0.5, 1.0),  # SNR 1: min(1, 5) / 1
+    ("eps", 10 / 11, 0.5),  # SNR 10: 5 / 10
+    ("eps", 1 / 5, 1.0),  # SNR 1/4: (1/4) / (1/4)
+])
+def test_min_snr_weights_follow_hang_et_al(prediction, gamma, weight):
+    from diffmodel.model.diffusion import loss_weights
+
+    cfg = DiffusionConfig(prediction=prediction, weighting="min_snr", snr_gamma=5.0)
+    assert loss_weights(torch.tensor([gamma], dtype=torch.float64), cfg).item() == pytest.approx(weight, rel=1e-12)
+
+
+def test_the_min_snr_loss_weighs_each_image_by_its_noise_level():
+    """A model whose v is off by a known constant: the weighted loss is the mean over images of
+    min(SNR, 5) / (SNR + 1) times the squared error, with SNR = gamma / (1 - gamma) of each image."""
+    schedule = Schedule(DiffusionConfig(steps=100, prediction="v", weighting="min_snr", snr_gamma=5.0))
+    y0, error = clean_images(batch=6, size=8), 0.3
+    gammas = []
+
+    def off_by_error(x, gamma):
+        gammas.append(gamma.double())
+        return perfect_v_denoiser(y0)(x, gamma) + error
+
+    condition, mask = torch.zeros_like(y0), torch.ones_like(y0[:, :1])  # every pixel generated
+    loss = training_loss(off_by_error, schedule, y0, condition, mask, torch.Generator().manual_seed(2)).item()
+    snr = gammas[0] / (1 - gammas[0])
+    expected = (torch.clamp(snr, max=5.0) / (snr + 1)).mean().item() * error**2
+    assert loss == pytest.approx(expected, rel=1e-4)
+    uniform = Schedule(DiffusionConfig(steps=100, prediction="v"))
+    assert training_loss(off_by_error, uniform, y0, condition, mask, torch.Generator().manual_seed(2)).item() == \
+        pytest.approx(error**2, rel=1e-4)

@@ -21,13 +21,11 @@ import torch
 from PIL import Image, ImageOps
 
 from ..classes import NO_LABEL
+from ..data.colour import TO_RGB, TO_YCBCR
 from ..data.tensors import to_tensor, to_uint8
 from ..model.diffusion import Guidance, sample
 from ..model.inference import LoadedModel
 
-# full-range YCbCr (JPEG, ITU-R 601 luma): the luminance the colorization task trains on
-TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-TO_RGB = np.linalg.inv(TO_YCBCR)
 # window side / hole side. Measured with models/base on 12 built-in faces at 256 px, holes of
 # 40-80 px: PSNR in the hole 14.4 dB at 1.5 and 2, 14.9 at 3, 16.8 at 4 (the model was trained
 # on whole faces, each with a hole of half its side: more context looks more like that)

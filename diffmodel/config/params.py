@@ -126,10 +126,16 @@ class DiffusionConfig:
     beta_end: float = 0.02
     loss: Literal["l2", "l1"] = "l2"
     prediction: Literal["eps", "v"] = "v"  # what the network predicts; Palette (and the paper's scale): eps
+    # how the loss weighs noise levels: uniform (Palette), or min_snr (Hang et al. 2023): the weight
+    # of a level of signal-to-noise ratio SNR is min(SNR, snr_gamma) relative to predicting y0
+    weighting: Literal["uniform", "min_snr"] = "uniform"
+    snr_gamma: float = 5.0
 
     def validate(self, key: str) -> None:
         if self.steps < 2:
             raise ConfigError(f"{key}.steps: must be at least 2, got {self.steps}")
+        if not self.snr_gamma > 0:
+            raise ConfigError(f"{key}.snr_gamma: must be positive, got {self.snr_gamma}")
         if not 0 < self.beta_start < self.beta_end < 1:
             raise ConfigError(
                 f"{key}.beta_start/beta_end: need 0 < beta_start < beta_end < 1, "
@@ -143,6 +149,8 @@ class DiffusionConfig:
 # refuses one that is not here: add the old behaviour whenever `model` or `diffusion` gains a key.
 BEFORE_KEY_EXISTED: dict[str, object] = {
     "diffusion.prediction": "eps",  # added in aec6c40; every model before it predicted the noise
+    "diffusion.weighting": "uniform",  # loss weighting over noise levels: uniform until it was added
+    "diffusion.snr_gamma": 5.0,  # read only by min_snr, which did not exist before it
 }
 
 
@@ -150,7 +158,7 @@ BEFORE_KEY_EXISTED: dict[str, object] = {
 class TrainConfig:
     """One training stage's schedule (the `train` section for the base, `adapt` for adaptations)."""
 
-    epochs: int = 28
+    epochs: int = 50
     subset_epochs: int = 3  # Algorithm 2's E; 0 = batch learning (all data every epoch)
     batch_size: int = 16
     accumulate: int = 1
@@ -158,7 +166,7 @@ class TrainConfig:
     warmup_steps: int = 50
     ema_decay: float = 0.999
     grad_clip: float = 1.0
-    dropout: float = 0.1
+    dropout: float = 0.0
     session_epochs: int = 4  # epochs per resumable session (paper: 5, later 15)
     checkpoint_every_epochs: int = 1
     checkpoint_every_minutes: float = 10.0
@@ -204,7 +212,7 @@ class BaselinesConfig:
     counterpart's final one (equal quality), or for at most `cap_factor` times the counterpart's
     epochs - then the reports give "not reached", a lower bound, never a made-up ratio."""
 
-    cap_factor: float = 3.0
+    cap_factor: float = 1.5
 
     def validate(self, key: str) -> None:
         if not self.cap_factor >= 1:
@@ -273,7 +281,7 @@ class Params:
     model: ModelConfig = ModelConfig()
     diffusion: DiffusionConfig = DiffusionConfig()
     train: TrainConfig = TrainConfig()
-    adapt: TrainConfig = TrainConfig(epochs=6, warmup_steps=20, lr=4e-3)
+    adapt: TrainConfig = TrainConfig(epochs=16, warmup_steps=20, lr=4e-3)
     baselines: BaselinesConfig = BaselinesConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     samplers: SamplersConfig = SamplersConfig()

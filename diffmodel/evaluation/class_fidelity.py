@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.colour import TO_YCBCR
 from ..errors import UserError
 
 BINS = 9  # odd: neutral gray (Cb = Cr = 0) lies mid-bin, not on an edge where rounding would pick the side
@@ -25,7 +26,8 @@ CHROMA_RANGE = 0.25  # Cb, Cr on the [0, 1] scale lie in [-0.5, 0.5]; image colo
 def chroma(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Cb and Cr (ITU-R 601, [0, 1] scale) of (B, 3, H, W) images in [-1, 1]."""
     r, g, b = ((images.double() + 1) / 2).unbind(1)
-    return -0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b
+    (cb_r, cb_g, cb_b), (cr_r, cr_g, cr_b) = TO_YCBCR[1:].tolist()
+    return cb_r * r + cb_g * g + cb_b * b, cr_r * r + cr_g * g + cr_b * b
 
 
 def chroma_histograms(images: torch.Tensor) -> torch.Tensor:

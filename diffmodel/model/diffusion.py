@@ -95,6 +95,7 @@ def training_loss(
     With prediction "v" the network predicts v = sqrt(gamma) eps - sqrt(1 - gamma) y0
     instead (Salimans & Ho 2022): the same information, but y0 recovered from it does not
     blow up errors by 1/sqrt(gamma) at high noise, which matters for short training runs.
+    Weighting "min_snr" scales each image's loss by loss_weights().
     """
     gamma = schedule.sample_gamma(y0.shape[0], generator, y0.device)
     noise = torch.randn(y0.shape, generator=generator).to(y0.device)
@@ -108,8 +109,19 @@ def training_loss(
         err = (output - target).abs()
     else:
         err = (output - target).square()
+    if schedule.cfg.weighting == "min_snr":
+        err = err * loss_weights(gamma, schedule.cfg).view(-1, 1, 1, 1)
     mask = mask.expand_as(err)
     return (err * mask).sum() / mask.sum().clamp(min=1)
+
+
+def loss_weights(gamma: torch.Tensor, cfg: DiffusionConfig) -> torch.Tensor:
+    """Min-SNR-gamma weights (Hang et al. 2023, eq. 8): the y0-prediction loss weighted by
+    min(SNR, snr_gamma), SNR = gamma / (1 - gamma), written for the target predicted - eps errors
+    are SNR times y0 errors, v errors (SNR + 1) times (as L2; the same weights serve L1)."""
+    snr = gamma / (1 - gamma)
+    clipped = snr.clamp(max=cfg.snr_gamma)
+    return clipped / (snr + 1) if cfg.prediction == "v" else clipped / snr
 
 
 def timesteps(schedule: Schedule, sampler: str, steps: int) -> list[int]:

@@ -11,6 +11,8 @@ from typing import Protocol
 
 import torch
 
+from ..data.colour import TO_YCBCR
+
 
 class Task(Protocol):
     name: str
@@ -57,7 +59,7 @@ class Colorization:
 
 
 def grayscale(images: torch.Tensor) -> torch.Tensor:
-    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device, dtype=images.dtype)
+    weights = torch.tensor(TO_YCBCR[0], device=images.device, dtype=images.dtype)
     gray = (images * weights[None, :, None, None]).sum(dim=1, keepdim=True)
     return gray.expand(-1, 3, -1, -1).contiguous()
 

@@ -30,16 +30,18 @@ def build_model(model: ModelConfig, image_size: int, dropout: float = 0.0, class
 
 def build_networks(model_cfg: ModelConfig, image_size: int, schedule: TrainConfig, device: torch.device,
                    classes: ClassScheme | None = None, parent_weights: dict | None = None,
-                   same_classes: bool = True) -> Networks:
+                   same_classes: bool = True, fused_adam: bool = True) -> Networks:
     """The U-Net (random, or its parent's EMA weights), frozen as schedule.method says, its EMA copy
-    and Adam over the tensors that train. Draws the initial weights from torch's global generator."""
+    and Adam over the tensors that train. Draws the initial weights from torch's global generator.
+    `fused_adam` False: Adam one tensor at a time, as before (benchmarks/throughput.py compares)."""
     model = build_model(model_cfg, image_size, schedule.dropout, classes).to(device)
     if parent_weights is not None:
         start_from_parent(model, parent_weights, same_classes)
     trainable = peft.freeze(model, schedule.method)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     peft.share_frozen(ema, model)
-    return Networks(model, ema, torch.optim.Adam(trainable, lr=schedule.lr))
+    # fused: one kernel updates every tensor, instead of a dozen small ops per tensor
+    return Networks(model, ema, torch.optim.Adam(trainable, lr=schedule.lr, fused=True if fused_adam else None))
 
 
 def for_training(networks: Networks, ranks: Ranks, device: torch.device, channels_last: bool = True) -> Networks:
