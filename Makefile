@@ -11,7 +11,7 @@ INSTALL_NEEDS_GB ?= 7
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test repro clean
+.PHONY: install test repro mutation clean
 
 install: $(STAMP)
 
@@ -30,5 +30,11 @@ test: install
 repro: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
 
+# Dev-only: plant one bug at a time in the modules that compute numbers ([tool.mutmut] in
+# pyproject.toml) and count the ones their tests miss (`mutmut results` lists the survivors).
+mutation: install
+	$(BIN)/python -m pip install --quiet 'mutmut==3.8.1'
+	cd $(CURDIR) && $(BIN)/mutmut run --max-children 2; $(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants

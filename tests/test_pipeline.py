@@ -13,7 +13,7 @@ from pipeline_fixture import MICRO_PARAMS, MicroProject
 CHAIN_STAGES = {"prepare", "train@base", "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain"}
 BASELINE_STAGES = {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines"}
 PEFT_STAGES = {"train@peft_faces", "train@peft_landscapes", "evaluate_peft"}
-ALL_STAGES = CHAIN_STAGES | BASELINE_STAGES | PEFT_STAGES | {"samplers", "guidance", "compare"}
+ALL_STAGES = CHAIN_STAGES | BASELINE_STAGES | PEFT_STAGES | {"samplers", "guidance", "photos", "compare"}
 
 
 def stages_run(output: str) -> set[str]:
@@ -96,6 +96,15 @@ def test_compare_writes_tables_from_the_measured_files(project):
         assert (project.path / "reports" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_photos_stage_draws_the_commands_on_photos_at_their_own_size(project):
+    from diffmodel.reporting.figures import GAP, HEADER_HEIGHT
+
+    with Image.open(project.path / "reports/photos/colorize.png") as colorize:  # 2 x 2 photos of 384 x 256
+        assert colorize.size == (GAP + 2 * (384 + GAP), GAP + 2 * (HEADER_HEIGHT + 256 + GAP))
+    with Image.open(project.path / "reports/photos/inpaint.png") as inpaint:  # the face and its fill, 256 x 256
+        assert inpaint.size == (GAP + 2 * (256 + GAP), GAP + HEADER_HEIGHT + 256 + GAP)
+
+
 def test_the_peft_twins_store_deltas_and_compare_tables_them(project):
     tables = (project.path / "reports/tables.md").read_text()
     assert "## Full fine-tuning vs PEFT (FineDiffusion)" in tables and "configs/paper.yaml" in tables
@@ -157,7 +166,7 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
     assert stages_run(result.stdout) == {
         "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain",
         "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines", "samplers", "compare",
-        "train@peft_faces", "train@peft_landscapes", "evaluate_peft", "guidance",
+        "train@peft_faces", "train@peft_landscapes", "evaluate_peft", "guidance", "photos",
     }
     # the persisted 1-epoch model is continued, not retrained; its child has a new parent
     assert "colorize_faces: continuing the finished 1-epoch run to 2 epochs" in result.stdout
@@ -176,9 +185,9 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
     # with PEFT the twins only say "already complete" (tests/test_peft.py: the method is fingerprinted)
     ("adapt", "method", "peft", {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization",
                                  "train@scratch_landscapes", "train@peft_faces", "train@peft_landscapes"}),
-    ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance"}),
+    ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "photos"}),
     # `dvc exp run -S evaluate.guidance_scale=3`: evaluation only, no training
-    ("evaluate", "guidance_scale", 3.0, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance"}),
+    ("evaluate", "guidance_scale", 3.0, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "photos"}),
     ("guidance", "scales", [1.0], {"guidance"}),
     ("baselines", "cap_factor", 4, {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes"}),
     ("data", "num_subsets", 4, {"prepare"}),
@@ -201,7 +210,7 @@ def test_code_no_training_stage_imports_reruns_evaluation_only(project):
     report = project.path / "diffmodel/reporting/figures.py"  # drawing figures: no training stage imports it
     report.write_text(report.read_text() + "\n# an edit\n")
     result = project.run("dvc", "repro")
-    assert stages_run(result.stdout) == {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "compare"}
+    assert stages_run(result.stdout) == {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "photos", "compare"}
 
 
 def test_a_comment_in_the_training_code_retrains_nothing_and_an_edited_loss_retrains(project):

@@ -92,6 +92,21 @@ def process_strip(frames: list[torch.Tensor], path, scale: int = 4, labels: list
     return _grid(frames, labels, path, scale, max_rows)
 
 
+def photo_panel(photos: dict[str, "np.ndarray"], path, columns: int = 2) -> Path:
+    """Photos at their own size (uint8 (H, W, 3), all one size), each under its title, `columns` to a row."""
+    titles, pixels = list(photos), list(photos.values())
+    height, width = pixels[0].shape[:2]
+    rows = math.ceil(len(pixels) / columns)
+    cell_h = HEADER_HEIGHT + height + GAP
+    canvas = Image.new("RGB", (GAP + columns * (width + GAP), GAP + rows * cell_h), WHITE)
+    draw, font = ImageDraw.Draw(canvas), _font()
+    for k, (title, image) in enumerate(zip(titles, pixels)):
+        x, y = GAP + (k % columns) * (width + GAP), GAP + (k // columns) * cell_h
+        draw.text((x, y + HEADER_HEIGHT / 2), _fit_text(draw, title, font, width), fill=BLACK, font=font, anchor="lm")
+        canvas.paste(Image.fromarray(image), (x, y + HEADER_HEIGHT))
+    return _save(canvas, path)
+
+
 # ----------------------------------------------------------------------------- line chart
 
 def nice_ticks(low: float, high: float, target_count: int = 5) -> list[float]:
