@@ -69,7 +69,9 @@ def test_a_numerical_failure_of_fid_is_null_with_its_reason_not_a_crash(small_in
     def complex_sqrtm(*args, **kwargs):
         raise ValueError("Imaginary component 12.5")  # what pytorch-fid raises when sqrtm goes complex
 
-    monkeypatch.setattr(metrics, "calculate_frechet_distance", complex_sqrtm)
+    import pytorch_fid.fid_score
+
+    monkeypatch.setattr(pytorch_fid.fid_score, "calculate_frechet_distance", complex_sqrtm)
     scores = evaluate_model(tiny_model("colorization"), fake_test_split(), CFG, small_inception, None, progress=False).metrics
     assert scores["fid"] is None
     assert "could not be computed on 8 images" in scores["fid_unavailable"] and "Imaginary" in scores["fid_unavailable"]

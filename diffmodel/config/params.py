@@ -64,7 +64,6 @@ class DataConfig:
     landscapes: DomainConfig = DomainConfig(
         classes=("alpine", "red_rock", "summer_forest", "autumn_forest"),
         superclasses={"mountain": ("alpine", "red_rock"), "forest": ("summer_forest", "autumn_forest")},
-        train=1536,
     )
 
     def validate(self, key: str) -> None:
@@ -212,7 +211,7 @@ class BaselinesConfig:
     counterpart's final one (equal quality), or for at most `cap_factor` times the counterpart's
     epochs - then the reports give "not reached", a lower bound, never a made-up ratio."""
 
-    cap_factor: float = 1.5
+    cap_factor: float = 1.0
 
     def validate(self, key: str) -> None:
         if not self.cap_factor >= 1:
@@ -251,7 +250,7 @@ class SamplersConfig:
     models: tuple[str, ...] = ("base", "colorize_faces")
     ddim_steps: tuple[int, ...] = (10, 25, 50, 100)
     ddpm: bool = True
-    count: int = 16
+    count: int = 8
 
     def validate(self, key: str) -> None:
         if self.count < 2 or any(steps < 1 for steps in self.ddim_steps):
@@ -265,8 +264,8 @@ class GuidanceConfig:
     each of `scales`, and as the wrong class on purpose (reports/tables.md)."""
 
     model: str = "colorize_landscapes"
-    scales: tuple[float, ...] = (1.5, 3.0)
-    count: int = 32
+    scales: tuple[float, ...] = (1.5,)
+    count: int = 24
 
     def validate(self, key: str) -> None:
         if self.count < 1 or not self.scales or any(s < 0 for s in self.scales):
