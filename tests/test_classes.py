@@ -162,3 +162,24 @@ def test_the_unet_counts_class_embedder_parameters_only_when_conditional():
     with_classes = sum(p.numel() for p in UNet(SMALL, 16, classes=SCHEME).parameters())
     assert with_classes - base == (4 + 1 + 2 + 1) * 4 * SMALL.channels
     assert UNet(SMALL, 16, classes=dataclasses.replace(SCHEME, classes=("one",), superclass_of=(0,))).class_embed is None
+
+
+def test_the_outer_chroma_bins_are_open_ended_at_both_ends():
+    # pure yellow: Cb = -0.168736 - 0.331264 = -0.5 (below -0.25: bin 0), Cr = 0.5 - 0.418688 = 0.081312 -> bin 5
+    # pure blue: Cb = 0.5 (above 0.25: bin 8), Cr = -0.081312 -> floor((0.168688 / 0.5) * 9) = 3
+    assert chroma_histograms(solid((255, 255, 0), count=1))[0][0 * BINS + 5].item() == pytest.approx(1.0)
+    assert chroma_histograms(solid((0, 0, 255), count=1))[0][8 * BINS + 3].item() == pytest.approx(1.0)
+
+
+def test_the_class_means_count_every_batch_and_the_scores_say_the_target_class():
+    yellow, blue = solid((255, 255, 0), count=1), solid((0, 0, 255), count=1)
+    # class 0: one yellow image in each batch; class 1: two blue images in the first batch, none in the second
+    classifier = ColourClassifier.fit([(torch.cat([yellow, blue, blue]), [0, 1, 1]), (yellow, [0])], classes=2)
+    assert classifier.means[0][0 * BINS + 5].item() == pytest.approx(1.0)
+    assert classifier.means[1][8 * BINS + 3].item() == pytest.approx(1.0)
+    # three of four images have the colours of their target class; the fourth is at L1 distance 2 from its target's
+    scores = classifier.fidelity(torch.cat([yellow, blue, blue, blue]), np.array([0, 1, 1, 0]))
+    assert scores["class_accuracy"] == 0.75 and scores["predicted"].tolist() == [0, 1, 1, 1]
+    assert scores["colour_distance"] == 0.5
+    one_third = classifier.fidelity(torch.cat([yellow, blue, blue]), np.array([0, 1, 0]))
+    assert one_third["class_accuracy"] == 0.6667 and one_third["colour_distance"] == 0.6667  # rounded to 4 decimals

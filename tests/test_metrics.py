@@ -78,6 +78,22 @@ def test_ssim_matches_scikit_image(noise):
         assert ours[k].item() == pytest.approx(reference, abs=1e-6)
 
 
+def test_ssim_matches_scikit_image_on_dark_images_where_its_constants_matter():
+    """Near black the means are small, so C1 = (K1 L)^2 and C2 = (K2 L)^2 carry weight (on mid-gray inputs
+    they barely do); the smallest image the window fits, 11x11, is accepted."""
+    from skimage.metrics import structural_similarity
+
+    for size in (11, 16):
+        x = images(n=2, size=size, seed=6, low=-1.0, high=-0.9)  # [0, 0.05] on the unit scale
+        y = images(n=2, size=size, seed=7, low=-1.0, high=-0.9)
+        ours = metrics.ssim(y, x)
+        for k in range(2):
+            unit = lambda t: ((t[k].double() + 1) / 2).permute(1, 2, 0).numpy()  # noqa: E731
+            reference = structural_similarity(unit(y), unit(x), data_range=1.0, channel_axis=2, gaussian_weights=True,
+                                              sigma=1.5, use_sample_covariance=False)
+            assert ours[k].item() == pytest.approx(reference, abs=1e-6)
+
+
 def test_ssim_rejects_images_smaller_than_its_window():
     with pytest.raises(ValueError, match="at least 11x11"):
         metrics.ssim(images(size=8), images(size=8))
@@ -100,6 +116,19 @@ def test_colourfulness_of_pure_red_matches_formula():
     assert metrics.colourfulness(red).item() == pytest.approx(0.3 * math.hypot(255, 127.5))
 
 
+def test_colourfulness_matches_hasler_and_suesstrunk_per_image():
+    """The paper's definition, in numpy: rg = R - G, yb = (R + G) / 2 - B on 0-255, population standard
+    deviations and means over the pixels of each image, C = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2)."""
+    batch = images(n=3, size=8, seed=9)
+    batch[1, 0] = batch[1, 0] * 0.2 + 0.7  # a reddish image beside two random ones
+    rgb = ((batch.double().numpy() + 1) / 2) * 255
+    for k, ours in enumerate(metrics.colourfulness(batch).tolist()):
+        r, g, b = rgb[k]
+        rg, yb = r - g, 0.5 * (r + g) - b
+        expected = np.sqrt(rg.var() + yb.var()) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+        assert ours == pytest.approx(expected, rel=1e-9)
+
+
 # ----------------------------------------------------------------------------- summary dict
 
 def test_image_metrics_adds_masked_entries_only_for_real_holes():
@@ -112,6 +141,12 @@ def test_image_metrics_adds_masked_entries_only_for_real_holes():
     hole[..., :16, :] = 1
     masked = metrics.image_metrics(pred, target, hole)
     assert {"psnr_masked", "mae_masked"} <= set(masked)
+    # the hole's own scores, rounded to 4 decimals: here the two halves differ, so the hole's are not the image's
+    pred[..., :16, :] = target[..., :16, :] + 0.1
+    masked = metrics.image_metrics(pred, target, hole)
+    assert masked["psnr_masked"] == round(metrics.psnr(pred, target, hole).mean().item(), 4) == pytest.approx(26.0206, abs=1e-4)
+    assert masked["mae_masked"] == round(metrics.mae(pred, target, hole).mean().item(), 4) == 0.05
+    assert masked["psnr"] != masked["psnr_masked"]
 
 
 # ----------------------------------------------------------------------------- Frechet distance
@@ -142,6 +177,29 @@ def small_inception():
     # Stopping after block 1 (192-d) keeps this fast: sqrtm of a 2048x2048 matrix alone takes
     # ~10 s on two cores. The 2048-d network is checked separately below.
     return random_inception(feature_dim=192)
+
+
+class FirstPixels(torch.nn.Module):
+    """A stand-in for Inception whose 'pool3 features' are the first 4 pixel values of its [0, 1] input."""
+
+    def forward(self, x):
+        return [x.flatten(1)[:, :4, None, None]]
+
+
+def test_fid_is_the_frechet_distance_of_the_features_means_and_covariances():
+    from scipy import linalg
+
+    real, fake = images(n=40, size=4, seed=11), images(n=30, size=4, seed=12, low=-0.5, high=1.0)
+
+    def stats(batch):
+        features = ((batch.double() + 1) / 2).clamp(0, 1).flatten(1)[:, :4].numpy()
+        return features.mean(axis=0), np.cov(features, rowvar=False)  # one row per image
+
+    (mu1, s1), (mu2, s2) = stats(real), stats(fake)
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert metrics.fid(real, fake, FirstPixels(), batch_size=7) == pytest.approx(expected, rel=1e-5)
+    value, reason = metrics.fid_or_reason(real, fake, FirstPixels(), batch_size=7)
+    assert value == pytest.approx(expected, rel=1e-5) and reason is None
 
 
 def test_fid_end_to_end_with_random_inception(small_inception, monkeypatch, tmp_path):

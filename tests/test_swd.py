@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from diffmodel.data.synthetic import render_faces
 from diffmodel.data.tensors import to_tensor
-from diffmodel.evaluation.swd import laplacian_pyramid, sliced_wasserstein, swd
+from diffmodel.evaluation.swd import PATCH_SIZE, _patches, laplacian_pyramid, sliced_wasserstein, swd
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,34 @@ def test_sliced_wasserstein_of_shifted_gaussians_matches_the_closed_form():
     u = torch.randn(200000, k, generator=generator, dtype=torch.float64)
     expected = d * (u[:, 0].abs() / u.norm(dim=1)).mean().item()
     assert sliced_wasserstein(a, b, 1024, generator) == pytest.approx(expected, rel=0.06)
+
+
+def test_a_flat_image_has_no_band_pass_content():
+    """The blur keeps a flat image flat up to its borders (reflected, not zero-padded): every band-pass level
+    of a one-colour image is zero and the low-pass rest is that colour."""
+    flat = torch.full((1, 3, 32, 32), 0.3, dtype=torch.float64)
+    *band_pass, rest = laplacian_pyramid(flat)
+    assert all(level.abs().max().item() < 1e-12 for level in band_pass)
+    assert torch.allclose(rest, torch.full_like(rest, 0.3))
+
+
+def test_patches_are_crops_of_the_image_at_positions_covering_every_place():
+    h = w = 12
+    image = torch.arange(3 * h * w, dtype=torch.float64).view(1, 3, h, w)
+    descriptors = _patches(image, 500, torch.Generator().manual_seed(0)).view(500, 3, PATCH_SIZE, PATCH_SIZE)
+    corners = set()
+    for patch in descriptors:
+        y, x = divmod(int(patch[0, 0, 0].item()), w)
+        assert torch.equal(patch, image[0, :, y : y + PATCH_SIZE, x : x + PATCH_SIZE])
+        corners.add((y, x))
+    assert corners == {(y, x) for y in range(h - PATCH_SIZE + 1) for x in range(w - PATCH_SIZE + 1)}
+
+
+def test_swd_is_blind_to_a_per_channel_scale_and_shift_of_both_sets(faces):
+    """Descriptors are normalised per colour channel by the real set's mean and spread, so recolouring both sets
+    alike (each channel scaled and shifted) changes nothing; the default seed is 0."""
+    real, fake = faces[0].double(), speckled(faces[1]).double()
+    scale = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64).view(1, 3, 1, 1)
+    shift = torch.tensor([0.1, -0.2, 0.0], dtype=torch.float64).view(1, 3, 1, 1)
+    assert swd(real * scale + shift, fake * scale + shift) == pytest.approx(swd(real, fake), rel=1e-9)
+    assert swd(real, fake) == swd(real, fake, seed=0) != swd(real, fake, seed=1)

@@ -95,3 +95,14 @@ def test_make_task_knows_both_tasks_and_names_unknown_ones():
     assert make_task("colorization").name == "colorization"
     with pytest.raises(ValueError, match="unknown task 'uncropping'"):
         make_task("uncropping")
+
+
+def test_the_hole_moves_over_exactly_the_jitter_range_and_large_jitter_reaches_the_borders():
+    # size 32: side 16, centred top-left 8, jitter 0.125 -> shifts of -4..4 in each axis
+    masks = Inpainting().masks(4000, 32, torch.Generator().manual_seed(0))[:, 0].bool()
+    tops = masks.any(dim=2).float().argmax(dim=1)
+    lefts = masks.any(dim=1).float().argmax(dim=1)
+    assert set(tops.tolist()) == set(range(4, 13)) and set(lefts.tolist()) == set(range(4, 13))
+    wide = Inpainting(jitter=0.5).masks(400, 32, torch.Generator().manual_seed(0))[:, 0].bool()
+    wide_tops = wide.any(dim=2).float().argmax(dim=1)
+    assert wide_tops.min().item() == 0 and wide_tops.max().item() == 16  # clamped at the borders, not before
