@@ -32,9 +32,12 @@ repro: install
 
 # Dev-only: plant one bug at a time in the modules that compute numbers ([tool.mutmut] in
 # pyproject.toml) and count the ones their tests miss (`mutmut results` lists the survivors).
+# One OpenMP thread per child: mutmut forks a process that has used torch, and a forked child
+# whose parent ran OpenMP threads can hang (every such mutant then reads as a timeout); with
+# one thread each, the two children take the two cores. About 10 minutes here.
 mutation: install
 	$(BIN)/python -m pip install --quiet 'mutmut==3.8.1'
-	cd $(CURDIR) && $(BIN)/mutmut run --max-children 2; $(BIN)/mutmut results
+	cd $(CURDIR) && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2; $(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) .pytest_cache mutants

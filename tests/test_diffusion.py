@@ -348,16 +348,16 @@ def test_the_min_snr_loss_weighs_each_image_by_its_noise_level():
 
 
 @pytest.mark.parametrize("loss", ["l2", "l1"])
-def test_the_loss_of_a_zero_prediction_is_the_mean_error_of_the_noise_over_the_hole(loss):
-    """eps-prediction answering 0: the loss is mean(|eps|) (l1) or mean(eps^2) (l2) over the hole's pixels,
-    eps being the noise the generator draws after the noise level."""
+def test_the_loss_of_a_constant_prediction_is_its_mean_error_over_the_hole(loss):
+    """eps-prediction answering 0.3 everywhere: the loss is mean(|0.3 - eps|) (l1) or mean((0.3 - eps)^2) (l2)
+    over the hole's pixels, eps being the noise the generator draws after the noise level."""
     schedule = Schedule(DiffusionConfig(prediction="eps", steps=100, loss=loss))
     y0 = clean_images(batch=4, size=16)
     _, mask = Inpainting().degrade(y0, torch.Generator().manual_seed(0))
-    value = training_loss(lambda x, g: torch.zeros_like(y0), schedule, y0, y0, mask, torch.Generator().manual_seed(1))
+    value = training_loss(lambda x, g: torch.full_like(y0, 0.3), schedule, y0, y0, mask, torch.Generator().manual_seed(1))
     generator = torch.Generator().manual_seed(1)
     schedule.sample_gamma(4, generator, y0.device)
     eps = torch.randn(y0.shape, generator=generator)
-    error = eps.abs() if loss == "l1" else eps**2
+    error = (0.3 - eps).abs() if loss == "l1" else (0.3 - eps) ** 2
     hole = mask.expand_as(y0)
     assert value.item() == pytest.approx((error * hole).sum().item() / hole.sum().item(), rel=1e-6)

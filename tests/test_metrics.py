@@ -23,6 +23,13 @@ def test_psnr_of_constant_offset_is_20db():
     assert torch.allclose(metrics.psnr(pred, target), torch.full((4,), 20.0, dtype=torch.float64))
 
 
+def test_psnr_and_mae_are_per_image():
+    target = images(n=2)
+    pred = target + torch.tensor([0.1, 0.2]).view(2, 1, 1, 1)  # unit-scale errors 0.05 and 0.1
+    assert metrics.psnr(pred, target).tolist() == pytest.approx([20 * math.log10(20), 20.0])
+    assert metrics.mae(pred, target).tolist() == pytest.approx([0.05, 0.1])
+
+
 def test_psnr_of_identical_images_is_capped():
     x = images()
     assert torch.all(metrics.psnr(x, x) == metrics.PSNR_CAP_DB)
@@ -142,10 +149,9 @@ def test_image_metrics_adds_masked_entries_only_for_real_holes():
     masked = metrics.image_metrics(pred, target, hole)
     assert {"psnr_masked", "mae_masked"} <= set(masked)
     # the hole's own scores, rounded to 4 decimals: here the two halves differ, so the hole's are not the image's
-    pred[..., :16, :] = target[..., :16, :] + 0.1
+    pred[..., :16, :] = target[..., :16, :] + 0.13  # unit-scale error 0.065: PSNR 20 log10(1 / 0.065) = 23.74173
     masked = metrics.image_metrics(pred, target, hole)
-    assert masked["psnr_masked"] == round(metrics.psnr(pred, target, hole).mean().item(), 4) == pytest.approx(26.0206, abs=1e-4)
-    assert masked["mae_masked"] == round(metrics.mae(pred, target, hole).mean().item(), 4) == 0.05
+    assert masked["psnr_masked"] == 23.7417 and masked["mae_masked"] == 0.065
     assert masked["psnr"] != masked["psnr_masked"]
 
 
@@ -200,6 +206,28 @@ def test_fid_is_the_frechet_distance_of_the_features_means_and_covariances():
     assert metrics.fid(real, fake, FirstPixels(), batch_size=7) == pytest.approx(expected, rel=1e-5)
     value, reason = metrics.fid_or_reason(real, fake, FirstPixels(), batch_size=7)
     assert value == pytest.approx(expected, rel=1e-5) and reason is None
+
+
+def test_fid_needs_two_images_in_each_set():
+    two, one = images(n=2, size=4), images(n=1, size=4)
+    assert np.isfinite(metrics.fid(two, two, FirstPixels()))
+    for real, fake in ((one, two), (two, one)):
+        with pytest.raises(ValueError, match="at least 2 images"):
+            metrics.fid(real, fake, FirstPixels())
+
+
+class RunsCodeWhenUnpickled:
+    def __reduce__(self):
+        return (exec, ("import os; os.environ['DIFFMODEL_PICKLE_RAN'] = '1'",))
+
+
+def test_a_weights_file_that_would_run_code_is_refused_unrun(tmp_path, monkeypatch):
+    monkeypatch.delenv("DIFFMODEL_PICKLE_RAN", raising=False)
+    crafted = tmp_path / "pt_inception.pth"
+    torch.save({"weight": RunsCodeWhenUnpickled()}, crafted)
+    with pytest.raises(metrics.FIDUnavailable, match="unreadable"):
+        metrics.load_inception(str(crafted))
+    assert "DIFFMODEL_PICKLE_RAN" not in os.environ
 
 
 def test_fid_end_to_end_with_random_inception(small_inception, monkeypatch, tmp_path):

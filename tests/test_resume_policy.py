@@ -58,3 +58,9 @@ def test_every_set_aside_state_is_kept_under_its_own_name(tmp_path):
     assert len(kept) == 3 and all((aside / "meta.json").exists() for aside in kept)
     assert {aside.name.split("-")[2] for aside in kept} == {"aaaaaaaa", "bbbbbbbb"}
     assert all(any(str(aside) in message and f"rm -r {aside}" in message for message in messages) for aside in kept)
+
+
+def test_a_change_of_the_number_of_processes_is_named():
+    one = fingerprint_parts({}, TrainConfig(), "data", [], None, world_size=1)
+    two = fingerprint_parts({}, TrainConfig(), "data", [], None, world_size=2)
+    assert describe_change(one, two) == "world_size changed"
