@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.throughput                    # params.yaml's model and training recipe
     .venv/bin/python -m benchmarks.throughput --params configs/paper.yaml --image-size 64 --batch-size 8
-    .venv/bin/python -m benchmarks.throughput --method peft      # PEFT's step beside the full one
+    .venv/bin/python -m benchmarks.throughput --methods finediffusion lora  # PEFT steps beside the full one
     .venv/bin/python -m benchmarks.throughput --sampling         # DDIM and DDPM seconds per image too
 
 What is measured, in one run:
@@ -15,7 +15,7 @@ What is measured, in one run:
   Adam, training/step.py is the step: degrade, loss, backward, warm-up, clipping, Adam, EMA), in
   the Trainer's channels-last layout and precision, for the default recipe (the params file) and
   for the old default (OLD_DEFAULT: dropout 0.1, Adam one tensor at a time, as until 2026-12-01),
-  and with --method peft the PEFT step. The variants take turns, `--rounds` rounds of `--iters`
+  and with --methods each named method's step. The variants take turns, `--rounds` rounds of `--iters`
   timed steps each, so a machine whose speed drifts slows them alike; each one's median step gives
   images/s, its achieved GFLOP/s and share of the fp32 peak, and its speed against the old default;
 * with --sampling: the evaluate stage's sampling path (inference.restore, channels-last) with DDIM
@@ -74,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--task", choices=sorted(DOMAIN_OF_TASK), default="inpainting", help="degradation (default: inpainting)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when there is one)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-    parser.add_argument("--method", choices=peft.METHODS, default="full", help="peft: time the PEFT step beside the full one")
+    parser.add_argument("--methods", nargs="+", choices=peft.METHODS[1:], default=[],
+                        help="also time the step of these parameter-efficient methods beside the full one")
     parser.add_argument("--precision", choices=PRECISIONS, default=None, help="training precision (default: train.precision)")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                         help="train in contiguous NCHW instead of the Trainer's channels_last")
@@ -217,8 +218,8 @@ def measure(params: Params, args: argparse.Namespace, device: torch.device) -> d
     steps = {"default": default_step}
     if args.old:
         steps["old default"] = training_step(params, args, device, **OLD_DEFAULT)[0]
-    if args.method == "peft":
-        steps["default, PEFT"] = training_step(params, args, device, method="peft")[0]
+    for method in args.methods:
+        steps[f"default, {method}"] = training_step(params, args, device, method=method)[0]
     timed = time_in_turns(steps, args, device)
     per_step = params.train.batch_size * params.train.accumulate
     for row in timed.values():

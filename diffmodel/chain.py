@@ -12,9 +12,9 @@ trained until it reaches its chain counterpart's quality (validation loss), or a
     scratch_colorization  face colorization from random initialisation
     scratch_landscapes    landscape colorization from random initialisation
 
-and the PEFT twins (FineDiffusion): each chain adaptation again, from the same parent, on the
-same data and epochs, training only biases, normalization layers and embedders (peft.py), to
-measure what that saves and what it costs:
+and the PEFT twins: each chain adaptation again, from the same parent, on the same data and
+epochs, training only part of the tensors (params peft_twins: the method the study in study/
+found best; model/peft.py), to measure what that saves and what it costs:
 
     base ──> peft_faces                 (twin of colorize_faces)
     colorize_faces ──> peft_landscapes  (twin of colorize_landscapes)
@@ -44,8 +44,7 @@ class ModelSpec:
     schedule_section: str  # "train" or "adapt" in params.yaml
     batch_learning: bool = False  # overrides subset_epochs: every image every epoch
     counterpart: str | None = None  # a baseline: the chain model whose validation loss it must reach
-    method: str | None = None  # "full" or "peft" whatever params say; None: its schedule section's method
-    twin_of: str | None = None  # a PEFT twin: the chain adaptation it repeats with method peft
+    twin_of: str | None = None  # a PEFT twin: the chain adaptation it repeats with params peft_twins' method and lr
 
     @property
     def role(self) -> str:
@@ -56,8 +55,10 @@ class ModelSpec:
         schedule = getattr(params, self.schedule_section)
         if self.batch_learning:
             schedule = dataclasses.replace(schedule, subset_epochs=0)
-        if self.method or not self.parent:  # from scratch every tensor trains, whatever adapt.method says
-            schedule = dataclasses.replace(schedule, method=self.method or "full")
+        if self.twin_of:
+            schedule = dataclasses.replace(schedule, method=params.peft_twins.method, lr=params.peft_twins.lr)
+        elif not self.parent:  # from scratch every tensor trains, whatever adapt.method says
+            schedule = dataclasses.replace(schedule, method="full")
         if self.counterpart:
             cap = math.ceil(params.baselines.cap_factor * MODELS[self.counterpart].schedule(params).epochs)
             schedule = dataclasses.replace(schedule, epochs=cap)
@@ -87,9 +88,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("baseline_batch", "inpainting", "faces", None, "train", batch_learning=True, counterpart="base"),
         ModelSpec("scratch_colorization", "colorization", "faces", None, "adapt", counterpart="colorize_faces"),
         ModelSpec("scratch_landscapes", "colorization", "landscapes", None, "adapt", counterpart="colorize_landscapes"),
-        ModelSpec("peft_faces", "colorization", "faces", "base", "adapt", method="peft", twin_of="colorize_faces"),
-        ModelSpec("peft_landscapes", "colorization", "landscapes", "colorize_faces", "adapt", method="peft",
-                  twin_of="colorize_landscapes"),
+        ModelSpec("peft_faces", "colorization", "faces", "base", "adapt", twin_of="colorize_faces"),
+        ModelSpec("peft_landscapes", "colorization", "landscapes", "colorize_faces", "adapt", twin_of="colorize_landscapes"),
     )
 }
 

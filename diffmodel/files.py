@@ -32,6 +32,7 @@ def atomic_write(path: Path, write: callable) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make shared outputs private to their writer
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -48,6 +49,12 @@ def atomic_write(path: Path, write: callable) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: Path, data: Any) -> None:

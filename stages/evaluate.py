@@ -18,7 +18,7 @@ from diffmodel.evaluation import metrics
 from diffmodel.evaluation.evaluate import evaluate_model, headline
 from diffmodel.files import write_json
 from diffmodel.model.inference import load_model
-from diffmodel.model.peft import paper_scale_share
+from diffmodel.model.peft import paper_scale_shares
 from diffmodel.reporting import figures
 from stages.common import PARAMS_OPTION, QUIET_OPTION, say
 
@@ -33,8 +33,8 @@ def evaluate(
     params_file: Path = PARAMS_OPTION,
     out: Path = typer.Option(Path("reports"), help="Where scores.json, timings.json and samples/ go."),
     metrics_dir: Path = typer.Option(Path("reports/metrics"), help="Where each model's MODEL.json (its DVC metrics) goes."),
-    peft_share_of: Optional[Path] = typer.Option(None, help="Also write OUT/paper_scale.json: what PEFT trains of the "
-                                                 "U-Net this params file describes (configs/paper.yaml), built, not estimated."),
+    peft_share_of: Optional[Path] = typer.Option(None, help="Also write OUT/paper_scale.json: what each PEFT method trains "
+                                                 "of the U-Net this params file describes (configs/paper.yaml), built, not estimated."),
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Sample each model's fixed test set (fixed masks and seeds; sampler and steps from
@@ -81,7 +81,7 @@ def evaluate(
     write_json(out / "scores.json", scores)
     write_json(out / "timings.json", timings)
     if peft_share_of is not None:
-        write_json(out / "paper_scale.json", paper_scale_share(load_params(peft_share_of)).as_dict())
+        write_json(out / "paper_scale.json", paper_scale_shares(load_params(peft_share_of)))
     say(f"evaluate: wrote {out / 'scores.json'}, {out / 'timings.json'}, {out / 'samples'}/ and "
         f"{', '.join(str(metrics_dir / f'{spec.name}.json') for spec in specs)}")
 

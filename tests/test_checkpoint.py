@@ -2,14 +2,18 @@
 
 import dataclasses
 import json
+import os
+import stat
 
 import pytest
 import torch
 from records import record
+from safetensors import safe_open
 
 from diffmodel.checkpoints import store as checkpoint
 from diffmodel.checkpoints.meta import ModelMeta, architecture
-from diffmodel.checkpoints.store import CheckpointError, check_architecture, load_state, load_weights, save
+from diffmodel.checkpoints.store import (LEGACY_WEIGHTS, WEIGHTS, CheckpointError, check_architecture, load_state,
+                                         load_weights, save)
 from diffmodel.config import ModelConfig
 from diffmodel.errors import UserError
 from diffmodel.files import WriteError, atomic_write, sha256_file, write_json
@@ -86,27 +90,55 @@ def test_meta_names_only_the_newest_two_states(tmp_path):
 
 def test_truncated_weights_are_rejected_with_one_line(tmp_path):
     save_steps(tmp_path, [10], trained_looking_model(), record(complete=True))
-    truncate(tmp_path / "model.pt")
+    truncate(tmp_path / WEIGHTS)
     with pytest.raises(CheckpointError, match="does not match meta.json") as err:
         load_weights(tmp_path)
-    assert "\n" not in str(err.value) and "model.pt" in str(err.value)
+    assert "\n" not in str(err.value) and WEIGHTS in str(err.value)
 
 
 def test_unreadable_weights_with_a_matching_checksum_are_rejected(tmp_path):
     save_steps(tmp_path, [10], trained_looking_model(), record(complete=True))
-    truncate(tmp_path / "model.pt")
-    rewrite_meta(tmp_path, weights_sha256=sha256_file(tmp_path / "model.pt"))
+    truncate(tmp_path / WEIGHTS)
+    rewrite_meta(tmp_path, weights_sha256=sha256_file(tmp_path / WEIGHTS))
     with pytest.raises(CheckpointError, match="cannot be read") as err:
         load_weights(tmp_path)
     assert "\n" not in str(err.value)
 
 
-def test_weights_are_data_never_code(tmp_path):
+@pytest.mark.parametrize("weights_file", [WEIGHTS, LEGACY_WEIGHTS])
+def test_weights_are_data_never_code(tmp_path, weights_file):
     save_steps(tmp_path, [10], trained_looking_model(), record(complete=True))
-    torch.save({"ema": NotData()}, tmp_path / "model.pt")
-    rewrite_meta(tmp_path, weights_sha256=sha256_file(tmp_path / "model.pt"))
+    (tmp_path / WEIGHTS).unlink()
+    torch.save({"ema": NotData()}, tmp_path / weights_file)  # a pickle, in either file
+    rewrite_meta(tmp_path, weights_sha256=sha256_file(tmp_path / weights_file))
     with pytest.raises(CheckpointError, match="cannot be read"):
         load_weights(tmp_path)
+
+
+def test_the_weights_file_is_safetensors_describing_its_model(tmp_path):
+    model = trained_looking_model()
+    save_steps(tmp_path, [10], model, record(complete=True))
+    with safe_open(tmp_path / WEIGHTS, "pt") as f:  # the reference reader, no torch.load anywhere
+        about = json.loads(f.metadata()[checkpoint.METADATA_KEY])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    assert tensors.keys() == model.state_dict().keys()
+    assert all(torch.equal(tensors[k], v) for k, v in model.state_dict().items())
+    assert about["name"] == record().name and about["task"] == record().task
+    assert about["architecture"] == record().architecture and about["parent_sha256"] is None
+    # the safetensors layout: an 8-byte header length, the JSON header, the tensors' bytes and nothing else
+    raw = (tmp_path / WEIGHTS).read_bytes()
+    tensor_bytes = sum(t.numel() * t.element_size() for t in tensors.values())
+    assert len(raw) == 8 + int.from_bytes(raw[:8], "little") + tensor_bytes
+
+
+def test_a_directory_written_before_safetensors_still_loads(tmp_path):
+    model = trained_looking_model()
+    save_steps(tmp_path, [10], model, record(complete=True))
+    (tmp_path / WEIGHTS).unlink()
+    torch.save({"ema": model.state_dict()}, tmp_path / LEGACY_WEIGHTS)  # what model.pt held
+    rewrite_meta(tmp_path, weights_sha256=sha256_file(tmp_path / LEGACY_WEIGHTS))
+    weights, _ = load_weights(tmp_path)
+    assert all(torch.equal(weights["ema"][k], v) for k, v in model.state_dict().items())
 
 
 def test_unfinished_or_missing_checkpoints_are_refused(tmp_path):
@@ -319,3 +351,12 @@ def test_a_record_from_a_newer_version_is_refused(tmp_path):
     rewrite_meta(tmp_path, version=99)
     with pytest.raises(CheckpointError, match="newer diffmodel"):
         load_weights(tmp_path)
+
+
+def test_written_files_get_the_usual_permissions_not_a_temp_files_private_ones(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "shared.json", lambda f: f.write(b"{}"))
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o644  # mkstemp alone gives 0o600

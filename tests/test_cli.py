@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 from test_resume import make_workspace, stage_env, train
+from diffmodel.config import Params
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_export_makes_a_peft_model_standalone_and_inspect_says_what_it_stores(wo
                            capture_output=True, text=True, timeout=300)
     assert adapt.returncode == 0, adapt.stderr
     inspected = diffmodel(workdir, "inspect", "models/peft_faces")
-    assert "initialised from: base" in inspected.stdout and "method: peft" in inspected.stdout
+    assert "initialised from: base" in inspected.stdout and f"method: {Params().peft_twins.method}" in inspected.stdout
     assert "only the trained tensors" in inspected.stdout
     exported = diffmodel(workdir, "export", "models/peft_faces", str(tmp_path / "alone"))
     assert exported.returncode == 0, exported.stderr

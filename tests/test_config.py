@@ -165,9 +165,13 @@ def test_the_code_defaults_are_what_params_yaml_runs():
 
 
 def test_peft_is_an_adaptation_method_only(tmp_path):
-    assert load_params(params_file(tmp_path, "adapt: {method: peft}")).adapt.method == "peft"
-    assert load_error(tmp_path, "adapt: {method: lora}") == "adapt.method: must be one of full, peft, got 'lora'"
-    assert load_error(tmp_path, "train: {method: peft}").startswith("train.method: must be full")
+    assert load_params(params_file(tmp_path, "adapt: {method: lora}")).adapt.method == "lora"
+    assert load_error(tmp_path, "adapt: {method: peft}") == ("adapt.method: must be one of full, finediffusion, "
+                                                             "finediffusion_time, finediffusion_input, lora, got 'peft'")
+    assert load_error(tmp_path, "train: {method: lora}").startswith("train.method: must be full")
+    assert load_error(tmp_path, "peft_twins: {method: full}").startswith("peft_twins.method: must be one of finediffusion,")
+    assert load_error(tmp_path, "adapt: {lora_rank: 0}") == "adapt.lora_rank: must be at least 1, got 0"
+    assert load_error(tmp_path, "adapt: {lora_alpha: 0}") == "adapt.lora_alpha: must be positive, got 0.0"
 
 
 def test_precision_is_auto_fp32_or_bf16_for_every_training_section(tmp_path):

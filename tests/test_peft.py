@@ -1,5 +1,6 @@
-"""Parameter-efficient fine-tuning (FineDiffusion): what trains, what is stored, and that a
-delta checkpoint rebuilds exactly, resumes bitwise, and refuses a changed or missing parent."""
+"""Parameter-efficient fine-tuning (FineDiffusion's rule and its relatives, LoRA): what trains, what
+is stored, and that a delta checkpoint rebuilds exactly, resumes bitwise, and refuses a changed or
+missing parent."""
 
 from __future__ import annotations
 
@@ -28,30 +29,69 @@ from tests.pipeline_fixture import FACES, one_class
 MODEL = ModelConfig(channels=8, channel_mults=(1, 2), blocks_per_level=1, attention_resolutions=(8,), head_channels=8, groups=4)
 DIFFUSION = DiffusionConfig(steps=50, beta_start=1e-4, beta_end=0.2)
 SCHEDULE = TrainConfig(epochs=2, subset_epochs=1, batch_size=8, warmup_steps=2, session_epochs=1, seed=5)
-PEFT = dataclasses.replace(SCHEDULE, epochs=3, lr=0.01, method="peft")
+PEFT = dataclasses.replace(SCHEDULE, epochs=3, lr=0.01, method="finediffusion_time")
+LORA = dataclasses.replace(PEFT, method="lora", lora_rank=2, lora_alpha=3.0)
 
 
 class Tiny(nn.Module):
     def __init__(self):
         super().__init__()
         self.embed = nn.Sequential(nn.Linear(2, 4), nn.SiLU(), nn.Linear(4, 4, bias=False))
+        self.class_embed = nn.Embedding(3, 4)
+        self.stem = nn.Conv2d(2, 3, 3)
         self.conv = nn.Conv2d(3, 4, 3)
         self.norm = nn.GroupNorm(2, 4)
         self.project = nn.Linear(4, 4, bias=False)
         self.block = nn.Sequential(nn.Conv2d(4, 4, 1, bias=False), nn.LayerNorm(4))
 
 
-def test_the_rule_trains_biases_norms_and_embedders_only():
-    assert peft.trainable_names(Tiny(), "peft") == {
-        "embed.0.weight", "embed.0.bias", "embed.2.weight", "conv.bias", "norm.weight", "norm.bias",
-        "block.1.weight", "block.1.bias"}
-    assert peft.trainable_names(Tiny(), "full") == {name for name, _ in Tiny().named_parameters()}
-    with pytest.raises(ValueError, match="lora"):
-        peft.trainable_names(Tiny(), "lora")
+# written out by hand from Tiny's layers, not derived from the rule
+FINEDIFFUSION = {"class_embed.weight", "embed.0.bias", "stem.bias", "conv.bias", "norm.weight", "norm.bias", "block.1.weight",
+                 "block.1.bias"}  # every bias, the noise-level MLP's too
+NOISE_LEVEL_MLP = {"embed.0.weight", "embed.2.weight"}
+FACTORS = {f"{layer}.parametrizations.weight.0.lora_{f}" for layer in ("stem", "conv", "project", "block.0") for f in "ab"}
+
+
+def test_each_rule_trains_exactly_its_tensors():
+    every = {name for name, _ in Tiny().named_parameters()}
+    assert peft.trainable_names(Tiny(), "full") == every
+    assert peft.trainable_names(Tiny(), "finediffusion") == FINEDIFFUSION
+    assert peft.trainable_names(Tiny(), "finediffusion_time") == FINEDIFFUSION | NOISE_LEVEL_MLP
+    assert peft.trainable_names(Tiny(), "finediffusion_input") == FINEDIFFUSION | NOISE_LEVEL_MLP | {"stem.weight"}
+    lora = peft.adaptable(Tiny(), LORA)
+    assert peft.trainable_names(lora, "lora") == FINEDIFFUSION | NOISE_LEVEL_MLP | FACTORS
+    assert all(name.replace("weight", "parametrizations.weight.original") in dict(lora.named_parameters())
+               for name in ("stem.weight", "conv.weight", "project.weight", "block.0.weight"))  # kept, frozen
+    with pytest.raises(ValueError, match="peft"):
+        peft.trainable_names(Tiny(), "peft")
+
+
+def test_lora_starts_at_its_parent_and_its_update_is_the_scaled_low_rank_product():
+    layer = nn.Conv2d(3, 5, 3)
+    before = layer.weight.detach().clone()
+    peft.adaptable(nn.Sequential(layer), LORA)
+    assert torch.equal(layer.weight, before)  # B starts at zero
+    update = layer.parametrizations.weight[0]
+    with torch.no_grad():
+        update.lora_b.copy_(torch.arange(10.0).view(5, 2))
+    a, b = update.lora_a.detach(), update.lora_b.detach()
+    expected = before + 1.5 * torch.einsum("or,rk->ok", b, a).reshape(5, 3, 3, 3)  # alpha 3 / rank 2
+    assert update.lora_a.shape == (2, 27)
+    torch.testing.assert_close(layer.weight, expected)
+
+
+def test_lora_shares_are_counted_against_the_networks_own_parameters():
+    model = peft.adaptable(UNet(Params().model, 32), dataclasses.replace(Params().adapt, method="lora"))
+    plain = UNet(Params().model, 32)
+    share = peft.trainable_share(model, "lora")
+    rank = Params().adapt.lora_rank
+    factors = sum(rank * (m.weight[0].numel() + m.weight.shape[0]) for _, m in peft.lora_targets(plain))
+    assert share.total == sum(p.numel() for p in plain.parameters())
+    assert share.trainable == peft.trainable_share(plain, "finediffusion_time").trainable + factors
 
 
 def test_the_default_unets_share_is_counted_from_its_tensors():
-    share = peft.trainable_share(UNet(Params().model, 32), "peft")
+    share = peft.trainable_share(UNet(Params().model, 32), "finediffusion_time")
     model = UNet(Params().model, 32)
     biases = sum(p.numel() for n, p in model.named_parameters() if n.endswith(".bias"))
     norm_weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.GroupNorm))
@@ -63,7 +103,7 @@ def test_the_default_unets_share_is_counted_from_its_tensors():
 
 def test_frozen_parameters_get_no_gradient_and_share_the_ema_copy():
     model = Tiny()
-    trainable = peft.freeze(model, "peft")
+    trainable = peft.freeze(model, "finediffusion_time")
     ema = Tiny().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
     peft.share_frozen(ema, model)
@@ -109,20 +149,22 @@ def adapted(workspace) -> Trainer:
 def test_peft_changes_only_the_trainable_tensors_and_stores_only_them(workspace, adapted):
     parent, _ = checkpoint.load_weights(workspace / "models/base")
     rebuilt, meta = checkpoint.load_weights(workspace / "models/adapted")
-    names = peft.trainable_names(UNet(MODEL, 16), "peft")
+    names = peft.trainable_names(UNet(MODEL, 16), "finediffusion_time")
     for key, tensor in rebuilt["ema"].items():
         if key in names:
             assert not torch.equal(tensor, parent["ema"][key]), f"{key} did not train"
         else:
             assert torch.equal(tensor, parent["ema"][key]), f"frozen {key} changed"
-    stored = torch.load(workspace / "models/adapted/model.pt", weights_only=True)["ema"]
+    stored = checkpoint.read_weights(workspace / "models/adapted" / checkpoint.WEIGHTS)["ema"]
     assert set(stored) == names
     state = checkpoint.load_state(workspace / "models/adapted", meta)
     assert set(state["online"]) == set(state["ema"]) == names
     assert len(state["optimizer"]["state"]) == len(names)  # no Adam moments for frozen tensors
-    full_bytes = (workspace / "models/base/model.pt").stat().st_size
-    assert (workspace / "models/adapted/model.pt").stat().st_size < 0.25 * full_bytes
-    assert meta.method == "peft" and meta.stores == "delta"
+    # safetensors: an 8-byte header length, the JSON header (names, shapes, offsets), then the tensors' bytes
+    raw = (workspace / "models/adapted" / checkpoint.WEIGHTS).read_bytes()
+    tensor_bytes = sum(t.numel() * t.element_size() for t in stored.values())
+    assert len(raw) == 8 + int.from_bytes(raw[:8], "little") + tensor_bytes
+    assert meta.method == "finediffusion_time" and meta.stores == "delta"
     assert meta.trainable["trainable_parameters"] == sum(t.numel() for t in stored.values())
 
 
@@ -209,12 +251,66 @@ def test_peft_from_scratch_is_refused(workspace):
         Trainer(job(workspace, "nothing", "colorization", PEFT, init=None))
 
 
-def test_twins_are_peft_and_models_from_scratch_always_train_fully():
-    params = dataclasses.replace(Params(), adapt=dataclasses.replace(Params().adapt, method="peft"))
-    assert MODELS["colorize_faces"].schedule(params).method == "peft"  # adapt.method chooses for the chain
+def test_twins_take_peft_twins_method_and_lr_and_models_from_scratch_always_train_fully():
+    params = dataclasses.replace(Params(), adapt=dataclasses.replace(Params().adapt, method="lora"))
+    assert MODELS["colorize_faces"].schedule(params).method == "lora"  # adapt.method chooses for the chain
     assert MODELS["scratch_colorization"].schedule(params).method == "full"
-    assert MODELS["peft_faces"].schedule(Params()).method == "peft"
+    twin = MODELS["peft_faces"].schedule(Params())
+    assert (twin.method, twin.lr) == (Params().peft_twins.method, Params().peft_twins.lr)
+    assert twin.epochs == Params().adapt.epochs
     assert MODELS["colorize_faces"].schedule(Params()).method == "full"
     for name in ("peft_faces", "peft_landscapes"):  # only the method differs from the full twin
         twin = MODELS[MODELS[name].twin_of]
         assert (MODELS[name].task, MODELS[name].domain, MODELS[name].parent) == (twin.task, twin.domain, twin.parent)
+
+
+# ----------------------------------------------------------------------------- LoRA
+
+@pytest.fixture(scope="module")
+def lora(workspace) -> Trainer:
+    return train(workspace, "lora", LORA)
+
+
+def test_lora_stores_its_factors_and_loads_merged_into_plain_weights(workspace, lora):
+    stored = checkpoint.read_weights(workspace / "models/lora" / checkpoint.WEIGHTS)["ema"]
+    assert {k for k in stored if "lora_" in k} and not {k for k in stored if k.endswith(".original")}
+    rebuilt, meta = checkpoint.load_weights(workspace / "models/lora")
+    assert meta.method == "lora" and meta.stores == "delta"
+    assert set(rebuilt["ema"]) == set(UNet(MODEL, 16).state_dict())  # plain keys: any consumer loads them
+    assert meta.trainable["trainable_parameters"] == sum(t.numel() for t in stored.values())
+
+
+def test_the_merged_lora_model_computes_what_the_unmerged_one_did(workspace, lora):
+    rebuilt, _ = checkpoint.load_weights(workspace / "models/lora")
+    merged = UNet(MODEL, 16)
+    merged.load_state_dict(rebuilt["ema"])
+    generator = torch.Generator().manual_seed(0)
+    x, gamma = torch.randn(4, 6, 16, 16, generator=generator), torch.rand(4, generator=generator)
+    with torch.no_grad():
+        torch.testing.assert_close(merged.eval()(x, gamma), lora.ema.eval()(x, gamma), rtol=1e-5, atol=1e-6)
+        plain = UNet(MODEL, 16)
+        plain.load_state_dict(checkpoint.load_weights(workspace / "models/base")[0]["ema"])
+        assert not torch.allclose(plain.eval()(x, gamma), merged(x, gamma), atol=1e-4)  # it did train
+
+
+def test_an_interrupted_lora_run_resumes_bitwise(workspace, lora):
+    train(workspace, "lora_resumed", LORA, limits=Limits(max_sessions=1, quiet=True))
+    assert not checkpoint.read_meta(workspace / "models/lora_resumed").complete
+    train(workspace, "lora_resumed", LORA)
+    resumed, meta = checkpoint.load_weights(workspace / "models/lora_resumed")
+    reference, _ = checkpoint.load_weights(workspace / "models/lora")
+    assert meta.resumes == 1
+    for key in reference["ema"]:
+        assert torch.equal(resumed["ema"][key], reference["ema"][key]), key
+
+
+def test_lora_rank_is_fingerprinted_only_under_lora(workspace, lora):
+    messages = []
+    shutil.copytree(workspace / "models/lora", workspace / "models/lora_rank3")
+    Trainer(job(workspace, "lora_rank3", "colorization", dataclasses.replace(LORA, lora_rank=3)),
+            Limits(quiet=True), log=messages.append).run()
+    assert any("training params changed (lora_rank)" in m for m in messages), messages
+    messages.clear()  # a rank setting means nothing to another method: its model is kept
+    Trainer(job(workspace, "adapted", "colorization", dataclasses.replace(PEFT, lora_rank=3)),
+            Limits(quiet=True), log=messages.append).run()
+    assert not any("changed" in m for m in messages), messages

@@ -217,3 +217,153 @@ def test_an_existing_output_is_kept_unless_overwrite_is_asked(models, tmp_path):
     with Image.open(tmp_path / "out/p.png") as replaced:
         assert replaced.size == (40, 30)
     assert not list((tmp_path / "out").glob(".*.tmp"))  # written through a temp file, renamed whole
+
+
+# ----------------------------------------------------------------------------- exact values, worked by hand
+
+@pytest.mark.parametrize("dtype", ["<u2", ">u2"])  # I;16 and I;16B
+def test_sixteen_bit_gray_is_scaled_to_eight_bits_and_rounded(tmp_path, dtype):
+    deep = Image.fromarray(np.array([[0, 257, 32767, 32768, 65535]], dtype=dtype))
+    assert deep.mode in ("I;16", "I;16B")
+    deep.save(tmp_path / "deep.tif")
+    # v * 255 / 65535 = v / 257, rounded half up: 0, 1, 127.498 -> 127, 127.502 -> 128, 255
+    assert photos.read_photo(tmp_path / "deep.tif")[0, :, 0].tolist() == [0, 1, 127, 128, 255]
+
+
+def test_thirty_two_bit_gray_is_scaled_only_when_it_exceeds_eight_bits(tmp_path):
+    Image.fromarray(np.array([[0, 100, 255]], np.int32)).save(tmp_path / "eight.tif")
+    Image.fromarray(np.array([[0, 256, 65535]], np.int32)).save(tmp_path / "sixteen.tif")
+    assert photos.read_photo(tmp_path / "eight.tif")[0, :, 0].tolist() == [0, 100, 255]  # already 0-255: kept
+    assert photos.read_photo(tmp_path / "sixteen.tif")[0, :, 0].tolist() == [0, 1, 255]  # 256 / 257 + 0.5 -> 1
+
+
+def test_transparency_of_every_kind_is_composited_on_white(tmp_path):
+    palette = Image.fromarray(np.array([[0, 1]], np.uint8), mode="P")
+    palette.putpalette([200, 0, 0, 0, 0, 200])  # index 0 red, 1 blue
+    palette.save(tmp_path / "palette.png", transparency=0)  # red is the transparent entry
+    assert photos.read_photo(tmp_path / "palette.png")[0].tolist() == [[255, 255, 255], [0, 0, 200]]
+    gray_alpha = Image.fromarray(np.array([[[0, 0], [0, 255], [0, 102]]], np.uint8), mode="LA")
+    gray_alpha.save(tmp_path / "la.png")
+    # black at alpha a over white: 255 * (1 - a / 255) -> 255, 0, 153
+    assert np.abs(photos.read_photo(tmp_path / "la.png")[0, :, 0].astype(int) - [255, 0, 153]).max() <= 1
+
+
+def ycbcr_601(rgb) -> tuple[float, float, float]:
+    """ITU-R BT.601 (full range), written out from the standard's constants."""
+    r, g, b = (float(v) for v in rgb)
+    return (0.299 * r + 0.587 * g + 0.114 * b, -0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b)
+
+
+def test_the_colour_goes_under_the_photos_luminance_scaled_down_only_as_far_as_the_gamut_needs():
+    rng = np.random.default_rng(0)
+    cases = [(128, (200, 60, 40)), (250, (255, 0, 0)), (10, (0, 0, 255)), (0, (0, 255, 0)), (128, (128, 128, 128)),
+             *((int(rng.integers(0, 256)), tuple(int(v) for v in rng.integers(0, 256, 3))) for _ in range(40))]
+    for luma, colour in cases:
+        _, cb, cr = ycbcr_601(colour)
+        offset = np.array([1.402 * cr, -0.344136 * cb - 0.714136 * cr, 1.772 * cb])  # what Cb, Cr add to R, G, B
+
+        def fits(s):
+            return bool(np.all(luma + s * offset >= -1e-9) and np.all(luma + s * offset <= 255 + 1e-9))
+
+        low, high = 0.0, 1.0  # the largest s in [0, 1] that keeps every channel in [0, 255], by bisection
+        if fits(1.0):
+            low = 1.0
+        for _ in range(60):
+            middle = (low + high) / 2
+            low, high = (middle, high) if fits(middle) and low < 1 else (low, middle)
+        expected = np.floor(np.clip(luma + low * offset + 0.5, 0, 255))
+        out = photos.with_chroma(np.full((6, 4, 3), luma, np.uint8), np.full((2, 2, 3), colour, np.uint8))
+        assert out.shape == (6, 4, 3)
+        assert np.abs(out.astype(float) - expected).max() <= 1, (luma, colour, out[0, 0], expected)
+
+
+def test_the_context_window_follows_the_documented_rule():
+    def window(shape, rows, cols, model_size=16):
+        hole = np.zeros(shape, bool)
+        hole[rows, cols] = True
+        return photos.context_window(hole, model_size)
+
+    # 30 x 10 hole: a square 4 x 30 = 120 wide, centred on the hole's centre (115, 205)
+    assert window((300, 400), slice(100, 130), slice(200, 210)) == (55, 145, 120, 120)
+    # at the bottom-right corner: 4 x 20 = 80, moved inside the photo
+    assert window((300, 400), slice(280, 300), slice(385, 400)) == (220, 320, 80, 80)
+    # a 2 x 2 hole at the top-left: the model's own size, 32, from the corner
+    assert window((300, 400), slice(0, 2), slice(0, 2), model_size=32) == (0, 0, 32, 32)
+    # 4 x 30 = 120 is more than the 101 rows: the largest square, 101 (odd), centred on column 110
+    assert window((101, 300), slice(30, 60), slice(100, 120)) == (0, 60, 101, 101)
+    # a hole as tall as the photo still fits a square of the photo's height
+    assert window((100, 200), slice(0, 100), slice(50, 60)) == (0, 5, 100, 100)
+
+
+def test_box_and_mask_holes_are_exactly_the_pixels_given(tmp_path):
+    expected = np.zeros((10, 12), bool)
+    expected[3:5, 5:9] = True
+    assert np.array_equal(photos.box_hole((10, 12), (5, 3, 4, 2)), expected)  # X, Y, W, H
+    corner = np.zeros((10, 12), bool)
+    corner[0:2, 0:2] = True
+    assert np.array_equal(photos.box_hole((10, 12), (-2, 0, 4, 2)), corner)  # clipped at the edge
+    Image.fromarray(np.array([[127, 128, 129, 0]], np.uint8)).convert("RGB").save(tmp_path / "edge.png")
+    assert photos.mask_hole(tmp_path / "edge.png", (1, 4)).tolist() == [[False, True, True, False]]  # white half: fill
+    Image.fromarray(np.array([[255, 0], [0, 255]], np.uint8)).save(tmp_path / "small.png")
+    block = np.kron(np.array([[1, 0], [0, 1]]), np.ones((2, 3))).astype(bool)  # nearest: whole blocks, no blur
+    assert np.array_equal(photos.mask_hole(tmp_path / "small.png", (4, 6)), block)
+
+
+class Spy:
+    """Stands in for diffusion.sample: records what it is given, returns the condition."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, network, schedule, condition, mask, known, **settings):
+        self.calls.append({"condition": condition, "mask": mask, "known": known, **settings})
+        return torch.zeros_like(condition), []
+
+
+def test_the_sampling_settings_and_labels_reach_the_sampler(models, monkeypatch):
+    from diffmodel.classes import NO_LABEL, ClassScheme
+    from diffmodel.model.diffusion import Guidance
+    from diffmodel.model.inference import LoadedModel
+
+    spy = Spy()
+    monkeypatch.setattr(photos, "sample", spy)
+    classes = ClassScheme.build("landscapes", ("alpine", "red_rock", "forest"), {"mountain": ("alpine", "red_rock"),
+                                                                                 "trees": ("forest",)})
+    plain = load_model(models / "colorizer")
+    model = LoadedModel(UNet(MODEL, SIZE, classes=classes), plain.schedule, plain.task, SIZE, None, classes)
+    guidance = Guidance("superclass", 1.5)
+    photos.colorize(model, [photo(20, 24), photo(30, 20)], seed=1, sampler="ddpm", steps=7, fine=2, guidance=guidance)
+    photos.colorize(model, [photo(20, 24)], seed=1)
+    given, default = spy.calls
+    assert (given["sampler"], given["steps"], given["guidance"]) == ("ddpm", 7, guidance)
+    assert given["labels"][0].tolist() == [2, 2] and given["labels"][1].tolist() == [1, 1]  # forest: trees
+    assert (default["sampler"], default["steps"], default["guidance"]) == ("ddim", 50, Guidance())
+    assert default["labels"][0].tolist() == [NO_LABEL]
+    assert torch.equal(given["mask"], torch.ones(2, 1, SIZE, SIZE)) and not given["known"].any()
+
+
+def test_inpainting_shows_the_model_the_known_pixels_and_noise_only_in_the_pixels_the_hole_touches(models, monkeypatch):
+    spy = Spy()
+    monkeypatch.setattr(photos, "sample", spy)
+    model = load_model(models / "inpainter")
+    picture = np.full((64, 64, 3), (200, 50, 50), np.uint8)
+    hole = np.zeros((64, 64), bool)
+    hole[21:28, 21:28] = True  # 7 x 7: a 28-pixel window (rows and columns 10-37), 1.75 pixels per model pixel
+    picture[hole] = (0, 255, 0)  # what the hole held
+    photos.inpaint(model, picture, hole, seed=0, sampler="ddpm", steps=5)
+    [call] = spy.calls
+    assert photos.context_window(hole, SIZE) == (10, 10, 28, 28)
+    # model pixel j covers window pixels [1.75 j, 1.75 (j + 1)); the hole is window pixels 11-17
+    touched = [j for j in range(SIZE) if 1.75 * (j + 1) > 11 and 1.75 * j < 18]
+    assert touched == [6, 7, 8, 9, 10]
+    expected = torch.zeros(SIZE, SIZE)
+    expected[6:11, 6:11] = 1
+    assert torch.equal(call["mask"][0, 0], expected)  # every model pixel the hole reaches, and no other
+    colour = torch.tensor([200, 50, 50]).view(3, 1, 1) / 127.5 - 1
+    outside = (1 - call["mask"][0]).bool().expand(3, -1, -1)
+    # outside the hole the model sees the photo; the hole's content was replaced by the known colour
+    # before resizing, so nothing of the green reaches even the neighbouring pixels
+    torch.testing.assert_close(call["condition"][0][outside], colour.expand(3, SIZE, SIZE)[outside], atol=1e-6, rtol=0)
+    torch.testing.assert_close(call["known"][0][outside], colour.expand(3, SIZE, SIZE)[outside], atol=1e-6, rtol=0)
+    assert not call["known"][0][~outside].any() and torch.isfinite(call["condition"]).all()
+    assert (call["sampler"], call["steps"]) == ("ddpm", 5)

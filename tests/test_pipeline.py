@@ -9,6 +9,7 @@ import pytest
 import yaml
 from PIL import Image
 from pipeline_fixture import MICRO_PARAMS, MicroProject
+from diffmodel.config import Params
 
 CHAIN_STAGES = {"prepare", "train@base", "train@colorize_faces", "train@colorize_landscapes", "evaluate@chain"}
 BASELINE_STAGES = {"train@baseline_batch", "train@scratch_colorization", "train@scratch_landscapes", "evaluate@baselines"}
@@ -107,14 +108,14 @@ def test_the_photos_stage_draws_the_commands_on_photos_at_their_own_size(project
 
 def test_the_peft_twins_store_deltas_and_compare_tables_them(project):
     tables = (project.path / "reports/tables.md").read_text()
-    assert "## Full fine-tuning vs PEFT (FineDiffusion)" in tables and "configs/paper.yaml" in tables
+    assert "## Full fine-tuning vs PEFT" in tables and "configs/paper.yaml" in tables
     twins = json.loads((project.path / "reports/summary.json").read_text())["peft"]["twins"]
     for full, twin in (("colorize_faces", "peft_faces"), ("colorize_landscapes", "peft_landscapes")):
-        stored, whole = ((project.path / "models" / name / "model.pt").stat().st_size for name in (twin, full))
+        stored, whole = ((project.path / "models" / name / "model.safetensors").stat().st_size for name in (twin, full))
         assert twins[full]["stored_percent"] == round(100 * stored / whole, 2) < 50
         meta = json.loads((project.path / "models" / twin / "meta.json").read_text())
-        assert meta["stores"] == "delta" and meta["method"] == "peft"
-        assert f"| {twin} | peft |" in tables and f"| {full} | full |" in tables
+        assert meta["stores"] == "delta" and meta["method"] == Params().peft_twins.method
+        assert f"| {twin} | {Params().peft_twins.method} |" in tables and f"| {full} | full |" in tables
 
 
 def test_the_guidance_stage_tables_every_setting_and_draws_every_class(project):
@@ -182,9 +183,10 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
     ("train", "epochs", 3, {"train@base", "train@baseline_batch"}),
     ("adapt", "lr", 0.001, {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization",
                             "train@scratch_landscapes", "train@peft_faces", "train@peft_landscapes"}),
-    # with PEFT the twins only say "already complete" (tests/test_peft.py: the method is fingerprinted)
-    ("adapt", "method", "peft", {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization",
+    # the twins take their method from peft_twins: they only say "already complete"
+    ("adapt", "method", "lora", {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization",
                                  "train@scratch_landscapes", "train@peft_faces", "train@peft_landscapes"}),
+    ("peft_twins", "lr", 0.001, {"train@peft_faces", "train@peft_landscapes"}),
     ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "photos"}),
     # `dvc exp run -S evaluate.guidance_scale=3`: evaluation only, no training
     ("evaluate", "guidance_scale", 3.0, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "photos"}),

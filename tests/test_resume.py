@@ -21,6 +21,7 @@ import pytest
 import torch
 import yaml
 
+from diffmodel.checkpoints.store import WEIGHTS, read_weights
 from diffmodel.data import synthetic
 from diffmodel.data.prepared import save_domain
 from tests.pipeline_fixture import FACES, one_class
@@ -95,9 +96,9 @@ def meta_of(workdir: Path) -> dict:
 
 
 def final_weights(workdir: Path) -> tuple[dict, dict]:
-    """(EMA weights of model.pt, online weights of the newest resume state)."""
+    """(EMA weights of the weights file, online weights of the newest resume state)."""
     directory = workdir / "models/base"
-    ema = torch.load(directory / "model.pt", weights_only=True)["ema"]
+    ema = read_weights(directory / WEIGHTS)["ema"]
     newest = meta_of(workdir)["states"][0]["file"]
     online = torch.load(directory / newest, weights_only=True)["online"]
     return ema, online
@@ -112,7 +113,7 @@ def assert_bitwise_equal(got: dict, want: dict, what: str) -> None:
 def assert_same_result(workdir: Path, reference: Path) -> None:
     ema, online = final_weights(workdir)
     ref_ema, ref_online = final_weights(reference)
-    assert_bitwise_equal(ema, ref_ema, "model.pt EMA weights")
+    assert_bitwise_equal(ema, ref_ema, "EMA weights")
     assert_bitwise_equal(online, ref_online, "online weights of the last state")
     meta, ref_meta = meta_of(workdir), meta_of(reference)
     assert meta["complete"] and meta["step"] == ref_meta["step"] == EPOCHS * STEPS_PER_EPOCH
@@ -183,7 +184,7 @@ def test_sigkill_at_three_points_then_resume_is_bitwise_identical(workdir, refer
     assert meta_of(workdir)["batch_in_epoch"] > 0 and not meta_of(workdir)["complete"]
 
     (workdir / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
-    (workdir / "models/base/.model.pt.k1ll3d.tmp").write_bytes(b"half a file")  # as a kill mid-write leaves it
+    (workdir / f"models/base/.{WEIGHTS}.k1ll3d.tmp").write_bytes(b"half a file")  # as a kill mid-write leaves it
     resumed = train(workdir)
     assert f"epoch 5/{EPOCHS}, batch " in resumed.stdout and f"epoch 5/{EPOCHS}, batch 0" not in resumed.stdout
     assert_same_result(workdir, reference)
@@ -276,7 +277,7 @@ def test_corrupted_newest_state_falls_back_to_the_previous_one(paused, reference
     # epoch 2 is trained again, and recorded once: history is rewound with the state
     assert_same_result(workdir, reference)
     files = {p.name for p in (workdir / "models/base").iterdir()}
-    assert files == {"meta.json", "model.pt", *(s["file"] for s in meta_of(workdir)["states"])}
+    assert files == {"meta.json", WEIGHTS, *(s["file"] for s in meta_of(workdir)["states"])}
 
 
 def with_epochs(workdir: Path, epochs: int) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from records import record
 
 from diffmodel.checkpoints.fingerprint import describe_change, fingerprint_parts
-from diffmodel.config import TrainConfig
-from diffmodel.training.resume import ResumePolicy, stale_directories
+from diffmodel.checkpoints.meta import EpochRecord, StateRecord
+from diffmodel.config import TrainConfig, as_plain_dict
+from diffmodel.training.resume import ResumePolicy, epochs_begun, rewound, stale_directories
 
 JOB = {"task": "inpainting", "domain": "faces", "architecture": {}, "diffusion": {}}
 
@@ -64,3 +68,52 @@ def test_a_change_of_the_number_of_processes_is_named():
     one = fingerprint_parts({}, TrainConfig(), "data", [], None, world_size=1)
     two = fingerprint_parts({}, TrainConfig(), "data", [], None, world_size=2)
     assert describe_change(one, two) == "world_size changed"
+
+
+def test_set_aside_names_are_the_model_the_utc_time_and_the_old_fingerprint_then_a_counter(tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "gmtime", lambda: time.struct_time((2026, 12, 2, 10, 15, 0, 2, 336, 0)))
+    out = tmp_path / "models/base"
+    for old in ("aaaaaaaa11111111", "aaaaaaaa11111111", "aaaaaaaa11111111", None):
+        if old is None:
+            out.mkdir(parents=True)
+            (out / "meta.json").write_text("not json")  # unreadable: no fingerprint to name
+        else:
+            record(fingerprint=old).write(out)
+        ResumePolicy("base", out, TrainConfig(), "c" * 16, parts(), lambda: record(), lambda m: None).find()
+    assert [p.name for p in stale_directories(out)] == [
+        "base-20261202T101500Z-aaaaaaaa", "base-20261202T101500Z-aaaaaaaa-2", "base-20261202T101500Z-aaaaaaaa-3",
+        "base-20261202T101500Z-unknown"]
+
+
+def row(epoch: int, val_loss: float = 0.5) -> EpochRecord:
+    return EpochRecord(epoch=epoch, subset=0, train_loss=1.0, val_loss=val_loss, seconds=1.0, images=8)
+
+
+def policy(epochs: int, target: float | None = None) -> ResumePolicy:
+    return ResumePolicy("base", Path("unused"), TrainConfig(epochs=epochs, lr=0.5), "f" * 16, {}, record, print, target)
+
+
+def test_a_run_is_finished_when_complete_at_the_epochs_asked_or_past_its_target():
+    done = record(complete=True, epoch=3, history=[row(1), row(2), row(3)])
+    assert policy(3).finished(done)
+    assert not policy(3).finished(done.replace(complete=False))  # stopped at epoch 3 of more
+    assert not policy(5).finished(done) and not policy(2).finished(done)
+    assert policy(5, target=0.5).finished(done)  # reached its target within the cap
+    assert not policy(5, target=0.4).finished(done)
+    assert not policy(2, target=0.5).finished(done)  # more epochs than the cap now allows
+
+
+def test_continuing_takes_the_epochs_and_schedule_asked_now_and_drops_only_newer_states():
+    states = [StateRecord(f"state-{s}.pt", "0" * 64, s // 10, s) for s in (30, 20, 10)]
+    early = record(epoch=1, step=20, history=[row(1)])
+    late = record(complete=True, epoch=3, step=30, epochs=3, history=[row(1), row(2), row(3)], states=states)
+    continued = policy(5).continued(late, {"step": 20, "progress": early.progress_json()})
+    assert (continued.complete, continued.epochs, continued.schedule) == (False, 5, as_plain_dict(TrainConfig(epochs=5, lr=0.5)))
+    assert [h.epoch for h in continued.history] == [1] and continued.epoch == 1  # as when step 20 was saved
+    assert [s.step for s in continued.states] == [20, 10]  # the state resumed from stays, the newer one goes
+    assert [s.step for s in rewound(late, {"step": 30}).states] == [30, 20, 10] and rewound(late, {"step": 30}).history == late.history
+
+
+def test_an_epoch_in_progress_counts_as_begun():
+    assert epochs_begun(record(epoch=3, batch_in_epoch=0)) == 3
+    assert epochs_begun(record(epoch=3, batch_in_epoch=5)) == 4

@@ -23,7 +23,7 @@ does the same for their keys.
     sessions                 one SessionRecord per training session (and unfinished_session)
     partial_epoch            the tally of an epoch saved in its middle
     resumes, states          how often training resumed, and the resume-state files (newest first)
-    weights_sha256           the hash of model.pt
+    weights_sha256           the hash of the weights file (model.safetensors; model.pt before it)
 """
 
 from __future__ import annotations

@@ -1,33 +1,42 @@
 """The checkpoint directory: weights for consumers, resume states, and meta.json (meta.py).
 
     models/<name>/
-      model.pt          EMA weights (what a child stage or `diffmodel` loads); a PEFT model
-                        ("stores": "delta") holds only the tensors it trained, and loading
-                        rebuilds the rest from its parent, whose hash must match
-      state-<step>.pt   resume state: online + EMA weights, optimizer, RNG states, counters;
-                        the newest two are kept, so a damaged one falls back to the other
+      model.safetensors EMA weights (what a child stage, `diffmodel` or any safetensors reader
+                        loads), with the model's name, task, architecture, classes and parent
+                        hash in its metadata; a PEFT model ("stores": "delta") holds only the
+                        tensors it trained, and loading rebuilds the rest from its parent, whose
+                        hash must match (LoRA's factors folded into the parent's weights: deltas.py)
+      state-<step>.pt   resume state: online + EMA weights, optimizer, RNG states, counters (a
+                        torch file: optimizer and RNG states are not flat tensors); the newest
+                        two are kept, so a damaged one falls back to the other
       meta.json         the record: what the model is, its history, and the sha256 of each file
 
 A save writes the new resume state (a new file), then meta.json naming it and the new weights'
-hash - the commit - and last model.pt, which holds exactly the state's EMA weights. A crash
-before the commit leaves the old model whole; a crash after it leaves meta.json describing
-weights the newest state holds, and repair() writes model.pt from it. Every file is written
-atomically (temp file, fsync, rename). Everything is loaded with weights_only=True: a
-checkpoint is data, never code.
+hash - the commit - and last the weights file, which holds exactly the state's EMA weights. A
+crash before the commit leaves the old model whole; a crash after it leaves meta.json
+describing weights the newest state holds, and repair() writes the weights from it. Every file
+is written atomically (temp file, fsync, rename). Nothing is unpickled but resume states, and
+those with weights_only=True: a checkpoint is data, never code. Directories written before
+safetensors hold model.pt (LEGACY_WEIGHTS), still read the same safe way.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 from ..files import atomic_write, sha256_file
+from .deltas import merge_low_rank
 from .meta import META, CheckpointError, ModelMeta, StateRecord
 
-WEIGHTS = "model.pt"
+WEIGHTS = "model.safetensors"
+METADATA_KEY = "diffmodel"  # the weights file's metadata: what model it is, as JSON
+LEGACY_WEIGHTS = "model.pt"  # a torch file {"ema": state dict}, written before 2026-12-02
 KEEP_STATES = 2
 
 
@@ -35,11 +44,33 @@ def read_meta(directory: Path) -> ModelMeta | None:
     return ModelMeta.read(directory)
 
 
-def weights_bytes(state: dict) -> bytes:
-    """model.pt's content for a resume state: its EMA weights (a PEFT state's: the trained tensors)."""
-    buffer = io.BytesIO()
-    torch.save({"ema": state["ema"]}, buffer)
-    return buffer.getvalue()
+def weights_bytes(state: dict, meta: ModelMeta) -> bytes:
+    """The weights file's content for a resume state: its EMA weights (a PEFT state's: the trained
+    tensors), described by `meta` for readers without meta.json."""
+    return encode_weights(state["ema"], meta)
+
+
+def encode_weights(tensors: dict, meta: ModelMeta) -> bytes:
+    about = {"name": meta.name, "task": meta.task, "method": meta.method, "stores": meta.stores,
+             "architecture": meta.architecture, "classes": meta.classes, "parent_sha256": meta.parent.sha256 if meta.parent else None}
+    # one metadata key: safetensors writes several in a random order, and the file's hash must not change
+    return save_safetensors({k: v.detach().contiguous() for k, v in tensors.items()},
+                            metadata={METADATA_KEY: json.dumps(about, sort_keys=True)})
+
+
+def read_weights(path: Path) -> dict:
+    """{"ema": state dict} of a weights file (safetensors, or a legacy model.pt read with weights_only)."""
+    path = Path(path)
+    if path.name == LEGACY_WEIGHTS:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    return {"ema": load_safetensors(path.read_bytes())}
+
+
+def weights_path(directory: Path) -> Path:
+    """The directory's weights file: model.safetensors, or model.pt in a directory written before it."""
+    path = Path(directory) / WEIGHTS
+    legacy = Path(directory) / LEGACY_WEIGHTS
+    return legacy if legacy.exists() and not path.exists() else path
 
 
 def save(directory: Path, state: dict, meta: ModelMeta) -> ModelMeta:
@@ -47,7 +78,7 @@ def save(directory: Path, state: dict, meta: ModelMeta) -> ModelMeta:
     directory = Path(directory)
     name = f"state-{state['step']:09d}.pt"
     atomic_write(directory / name, lambda f: torch.save(state, f))
-    weights = weights_bytes(state)
+    weights = weights_bytes(state, meta)
     # Only older states are fallbacks: a later one belongs to a run this one resumed before
     # (because that state was damaged), and would push the intact fallback out.
     previous = [s for s in meta.states if s.step < state["step"] and (directory / s.file).exists()]
@@ -55,6 +86,7 @@ def save(directory: Path, state: dict, meta: ModelMeta) -> ModelMeta:
     meta = meta.replace(states=[newest, *previous][:KEEP_STATES], weights_sha256=hashlib.sha256(weights).hexdigest())
     meta.write(directory)
     atomic_write(directory / WEIGHTS, lambda f: f.write(weights))
+    (directory / LEGACY_WEIGHTS).unlink(missing_ok=True)  # an old file beside the new one would describe other weights
     kept = {s.file for s in meta.states}
     for old in directory.glob("state-*.pt"):
         if old.name not in kept:
@@ -82,19 +114,19 @@ def load_state(directory: Path, meta: ModelMeta, log=print) -> dict | None:
 
 
 def weights_intact(directory: Path, meta: ModelMeta) -> bool:
-    path = Path(directory) / WEIGHTS
+    path = weights_path(directory)
     return path.exists() and sha256_file(path) == meta.weights_sha256
 
 
 def repair(directory: Path, meta: ModelMeta) -> bool:
-    """Finish a save a crash interrupted after its commit: write model.pt from the newest state when
-    it holds the weights meta.json describes. Whether model.pt now matches meta.json."""
+    """Finish a save a crash interrupted after its commit: write the weights file from the newest
+    state when it holds the weights meta.json describes. Whether the weights now match meta.json."""
     if weights_intact(directory, meta):
         return True
     newest = meta.states[0] if meta.states else None
     if newest is None or not (Path(directory) / newest.file).exists() or sha256_file(Path(directory) / newest.file) != newest.sha256:
         return False
-    weights = weights_bytes(torch.load(Path(directory) / newest.file, map_location="cpu", weights_only=True))
+    weights = weights_bytes(torch.load(Path(directory) / newest.file, map_location="cpu", weights_only=True), meta)
     if hashlib.sha256(weights).hexdigest() != meta.weights_sha256:
         return False
     atomic_write(Path(directory) / WEIGHTS, lambda f: f.write(weights))
@@ -148,6 +180,8 @@ def _on_parent(directory: Path, meta: ModelMeta, stored: dict) -> dict:
             f"{directory} was fine-tuned (PEFT) from {where} with weights {parent.sha256[:12]}, but {where} now holds "
             f"{str(parent_meta.weights_sha256)[:12]}: retrain it (`dvc repro train@{meta.name}`) or restore "
             f"the {where} it was trained from")
+    if meta.method == "lora":  # its factors fold into the parent's weights: plain weights from here on
+        stored = merge_low_rank(parent_weights["ema"], stored, meta.schedule["lora_alpha"] / meta.schedule["lora_rank"])
     # a class embedder is the model's own (PEFT trains and stores it whole): new, or replacing the parent's
     own_classes = "class_embed."
     unknown = sorted(k for k in set(stored) - set(parent_weights["ema"]) if not k.startswith(own_classes))
@@ -164,30 +198,30 @@ def export(directory: Path, out: Path) -> Path:
     if (out / META).exists():
         raise CheckpointError(f"{out}: already holds a model ({META}); export to a new directory")
     weights, meta = load_weights(directory)
-    atomic_write(out / WEIGHTS, lambda f: torch.save(weights, f))
-    exported = meta.replace(stores="full", states=[], weights_sha256=sha256_file(out / WEIGHTS),
-                            exported_from={"path": str(directory), "weights_sha256": meta.weights_sha256})
-    exported.write(out)
+    exported = meta.replace(stores="full", states=[], exported_from={"path": str(directory), "weights_sha256": meta.weights_sha256})
+    content = encode_weights(weights["ema"], exported)
+    atomic_write(out / WEIGHTS, lambda f: f.write(content))
+    exported.replace(weights_sha256=hashlib.sha256(content).hexdigest()).write(out)
     return out / WEIGHTS
 
 
 def _load_own_weights(directory: Path) -> tuple[dict, ModelMeta]:
-    """What the directory's own model.pt holds (a PEFT model's: its delta), verified against meta.json."""
+    """What the directory's own weights file holds (a PEFT model's: its delta), verified against meta.json."""
     meta = read_meta(directory)
     if meta is None:
         raise CheckpointError(f"{directory}: not a checkpoint directory (no readable {META})")
     if not meta.complete:
         raise CheckpointError(f"{directory}: training is not finished (epoch {meta.epoch} of {meta.epochs}); "
                               f"run its stage again to continue it")
-    path = directory / WEIGHTS
+    path = weights_path(directory)
     if not path.exists():
         raise CheckpointError(f"{path}: missing")
     if sha256_file(path) != meta.weights_sha256:
         raise CheckpointError(f"{path}: does not match {META} (corrupted, or its last save was interrupted: run "
                               f"`dvc repro train@{meta.name}` to restore it from the resume state)")
     try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+        weights = read_weights(path)
+    except Exception as err:  # torch's or safetensors' own error types
         raise CheckpointError(f"{path}: cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
     return weights, meta
 
@@ -201,5 +235,5 @@ def check_architecture(expected: dict, found: dict, source: Path) -> None:
             )
 
 
-__all__ = ["CheckpointError", "META", "WEIGHTS", "ModelMeta", "check_architecture", "export", "load_state",
-           "load_weights", "parent_directory", "read_meta", "repair", "save", "weights_intact"]
+__all__ = ["CheckpointError", "LEGACY_WEIGHTS", "META", "WEIGHTS", "ModelMeta", "check_architecture", "export", "load_state",
+           "load_weights", "parent_directory", "read_meta", "read_weights", "repair", "save", "weights_intact", "weights_path"]

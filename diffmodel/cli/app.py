@@ -271,13 +271,14 @@ def inspect(checkpoint: Path = typer.Argument(..., help="A checkpoint directory.
 @one_line_errors
 def export(
     checkpoint: Path = typer.Argument(..., help="A finished checkpoint directory, e.g. models/peft_faces."),
-    out: Path = typer.Argument(..., help="Directory for the standalone copy (model.pt and meta.json)."),
+    out: Path = typer.Argument(..., help="Directory for the standalone copy (model.safetensors and meta.json)."),
 ) -> None:
-    """Write a standalone copy of CHECKPOINT to OUT: its full EMA weights in one model.pt.
+    """Write a standalone copy of CHECKPOINT to OUT: its full EMA weights in one model.safetensors.
 
-    A PEFT model's directory stores only the tensors it trained, and loading it needs its parent
-    chain (verified by hash); the export needs nothing else: share it, or keep it after the
-    parents are gone. Load it like any model directory (`diffmodel sample OUT ...`).
+    A PEFT model's directory stores only the tensors it trained (LoRA: its low-rank factors), and
+    loading it needs its parent chain (verified by hash); the export holds the merged weights and
+    needs nothing else: share it, or keep it after the parents are gone. Load it like any model
+    directory (`diffmodel sample OUT ...`), or with any safetensors reader (plain U-Net keys).
     """
     written = export_checkpoint(checkpoint, out)
     typer.echo(f"{checkpoint} -> {written} ({written.stat().st_size:,} bytes)")

@@ -170,9 +170,13 @@ class TrainConfig:
     checkpoint_every_epochs: int = 1
     checkpoint_every_minutes: float = 10.0
     seed: int = 0
-    # full: every tensor trains; peft: biases, normalization layers and embedders only
-    # (FineDiffusion; diffmodel/peft.py), the model directory then stores only those
-    method: Literal["full", "peft"] = "full"
+    # full: every tensor trains; the others train a part (diffmodel/model/peft.py) and the model
+    # directory stores only that part: finediffusion (biases, norms, class embedder),
+    # finediffusion_time (+ the noise-level MLP), finediffusion_input (+ the input convolution),
+    # lora (finediffusion_time's + a rank lora_rank update of every other weight, scale lora_alpha / lora_rank)
+    method: Literal["full", "finediffusion", "finediffusion_time", "finediffusion_input", "lora"] = "full"
+    lora_rank: int = 4
+    lora_alpha: float = 4.0
     # a class-conditional model (a domain with several classes) learns "no label" too: the fine
     # label is dropped (superclass kept) with label_dropout, both with label_dropout_all
     label_dropout: float = 0.1
@@ -187,14 +191,15 @@ class TrainConfig:
                 raise ConfigError(f"{key}.{name}: must be in [0, 1], got {getattr(self, name)}")
         if self.label_dropout + self.label_dropout_all > 1:
             raise ConfigError(f"{key}.label_dropout + {key}.label_dropout_all: must be at most 1")
-        positive = ("epochs", "batch_size", "accumulate", "session_epochs", "checkpoint_every_epochs")
+        positive = ("epochs", "batch_size", "accumulate", "session_epochs", "checkpoint_every_epochs", "lora_rank")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{key}.{name}: must be at least 1, got {getattr(self, name)}")
         if self.subset_epochs < 0:
             raise ConfigError(f"{key}.subset_epochs: must be 0 (batch learning) or more")
-        if not self.lr > 0:
-            raise ConfigError(f"{key}.lr: must be positive, got {self.lr}")
+        for name in ("lr", "lora_alpha"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{key}.{name}: must be positive, got {getattr(self, name)}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"{key}.ema_decay: must be in [0, 1), got {self.ema_decay}")
         if not 0 <= self.dropout < 1:
@@ -216,6 +221,19 @@ class BaselinesConfig:
     def validate(self, key: str) -> None:
         if not self.cap_factor >= 1:
             raise ConfigError(f"{key}.cap_factor: must be at least 1, got {self.cap_factor}")
+
+
+@dataclass(frozen=True)
+class PeftTwinsConfig:
+    """The PEFT twins (peft_faces, peft_landscapes): each chain adaptation again (params `adapt`)
+    with this parameter-efficient method and its own learning rate (the study in study/ chose them)."""
+
+    method: Literal["finediffusion", "finediffusion_time", "finediffusion_input", "lora"] = "finediffusion_input"
+    lr: float = 0.016
+
+    def validate(self, key: str) -> None:
+        if not self.lr > 0:
+            raise ConfigError(f"{key}.lr: must be positive, got {self.lr}")
 
 
 @dataclass(frozen=True)
@@ -282,6 +300,7 @@ class Params:
     train: TrainConfig = TrainConfig()
     adapt: TrainConfig = TrainConfig(epochs=16, warmup_steps=20, lr=4e-3)
     baselines: BaselinesConfig = BaselinesConfig()
+    peft_twins: PeftTwinsConfig = PeftTwinsConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     samplers: SamplersConfig = SamplersConfig()
     guidance: GuidanceConfig = GuidanceConfig()
@@ -290,8 +309,8 @@ class Params:
         for section in dataclasses.fields(self):
             getattr(self, section.name).validate(section.name)
         if self.train.method != "full":
-            raise ConfigError("train.method: must be full: the base trains from scratch, and peft only "
-                              "fine-tunes a trained parent (set adapt.method instead)")
+            raise ConfigError("train.method: must be full: the base trains from scratch, and a parameter-efficient "
+                              "method only fine-tunes a trained parent (set adapt.method instead)")
         size, down = self.data.image_size, self.model.downsampling
         if size % down:
             raise ConfigError(

@@ -1,38 +1,99 @@
-"""Parameter-efficient fine-tuning (FineDiffusion): which tensors an adaptation trains.
+"""Parameter-efficient fine-tuning: which tensors an adaptation trains (params `adapt.method`).
 
-With `method: peft` an adaptation trains only
-- every bias,
-- the affine parameters of every normalization layer,
-- the embedders: the noise-level embedding MLP (`embed`) and any class embedder;
-everything else keeps its parent's values, frozen: no gradient, no optimizer state, no EMA
+    full                 every tensor
+    finediffusion        FineDiffusion's rule: every bias, the affine parameters of every
+                         normalization layer, the class embedder
+    finediffusion_time   the same plus the noise-level MLP (`embed`); called `peft` until 2026-12
+    finediffusion_input  finediffusion_time plus the input convolution (`stem`): colorization
+                         must re-mix the condition's channels at every pixel, which constants and
+                         per-channel scales cannot do
+    lora                 finediffusion_time's tensors plus a rank-r update B @ A (scale alpha / r)
+                         of every other convolution and linear weight (LoRA, Hu et al. 2021)
+
+Everything else keeps its parent's values, frozen: no gradient, no optimizer state, no EMA
 copy, and not stored - the model directory holds only the trained tensors (a delta on its
-parent, checkpoint.py rebuilds the full weights). With `method: full` every tensor trains.
+parent; checkpoints/store.py rebuilds the full weights and folds LoRA's factors into them).
 
-FineDiffusion (DiT-XL/2, 10,000 classes) trains 1.77 % of the parameters this way and runs
-1.56x faster than full fine-tuning. A small U-Net's share is larger: biases and norms grow with
-the width, weights with its square.
+FineDiffusion (DiT-XL/2, 10,000 classes) trains 1.77 % of the parameters and runs 1.56x faster
+than full fine-tuning. A small U-Net's share is larger: biases and norms grow with the width,
+weights with its square.
+
+LoRA is torch's own parametrization (torch.nn.utils.parametrize) rather than HF `peft`: that
+library brings transformers, accelerate and the hub client for some forty lines here, and its
+merge is the same arithmetic (checkpoints/deltas.py holds the one definition).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
-from ..config import Params
+from ..checkpoints.deltas import low_rank_update
+from ..config import Params, TrainConfig
 from .unet import UNet
 
-METHODS = ("full", "peft")
+METHODS = ("full", "finediffusion", "finediffusion_time", "finediffusion_input", "lora")
 NORMALIZATION = (nn.GroupNorm, nn.LayerNorm, nn.BatchNorm2d, nn.InstanceNorm2d)
-EMBEDDERS = ("embed", "class_embed")  # top-level U-Net modules that embed the conditioning
+CLASS_EMBEDDER = "class_embed"
+NOISE_LEVEL_EMBEDDER = "embed"  # the noise-level embedding MLP
+INPUT_LAYER = "stem"
+LORA_TARGETS = (nn.Conv2d, nn.Linear)
+LORA_FACTORS = ("lora_a", "lora_b")
 
 
-def trains_under_peft(module_name: str, module: nn.Module, parameter_name: str) -> bool:
-    """The one rule: does PEFT train this parameter (`parameter_name` of `module`, at `module_name`)?"""
-    if parameter_name == "bias" or isinstance(module, NORMALIZATION):
+def stores_delta(method: str) -> bool:
+    """Whether a model trained by `method` stores only its trained tensors (rebuilt on its parent)."""
+    return method != "full"
+
+
+def trains(method: str, module_name: str, module: nn.Module, parameter_name: str) -> bool:
+    """The one rule: does `method` train this parameter (`parameter_name` of `module`, at `module_name`)?"""
+    top = module_name.split(".")[0]
+    if method == "full" or parameter_name in LORA_FACTORS:
         return True
-    return module_name.split(".")[0] in EMBEDDERS
+    if parameter_name == "bias" or isinstance(module, NORMALIZATION) or top == CLASS_EMBEDDER:
+        return True
+    if method == "finediffusion":
+        return False
+    if top == NOISE_LEVEL_EMBEDDER:
+        return True
+    return method == "finediffusion_input" and module_name == INPUT_LAYER
+
+
+class LowRankUpdate(nn.Module):
+    """A weight's LoRA parametrization: W -> W + scale * B @ A. B starts at zero, so training
+    starts exactly at the parent; A as nn.Linear initialises its weight (Kaiming uniform)."""
+
+    def __init__(self, weight: torch.Tensor, rank: int, alpha: float):
+        super().__init__()
+        fan_in = weight[0].numel()
+        self.lora_a = nn.Parameter(torch.empty(rank, fan_in, device=weight.device, dtype=weight.dtype))
+        self.lora_b = nn.Parameter(torch.zeros(weight.shape[0], rank, device=weight.device, dtype=weight.dtype))
+        nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
+        self.scale = alpha / rank
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return low_rank_update(weight, self.lora_a, self.lora_b, self.scale)
+
+
+def lora_targets(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every convolution and linear layer outside the embedders (those train whole)."""
+    return [(name, module) for name, module in model.named_modules() if isinstance(module, LORA_TARGETS)
+            and name.split(".")[0] not in (CLASS_EMBEDDER, NOISE_LEVEL_EMBEDDER)]
+
+
+def adaptable(model: nn.Module, schedule: TrainConfig) -> nn.Module:
+    """The model as schedule.method trains it: for lora, every target's weight parametrized with
+    its low-rank update (drawing A from torch's global generator); unchanged otherwise."""
+    if schedule.method == "lora":
+        for _, module in lora_targets(model):
+            parametrize.register_parametrization(module, "weight", LowRankUpdate(module.weight, schedule.lora_rank,
+                                                                                 schedule.lora_alpha))
+    return model
 
 
 def trainable_names(model: nn.Module, method: str) -> set[str]:
@@ -42,7 +103,7 @@ def trainable_names(model: nn.Module, method: str) -> set[str]:
     names = set()
     for module_name, module in model.named_modules():
         for parameter_name, _ in module.named_parameters(recurse=False):
-            if method == "full" or trains_under_peft(module_name, module, parameter_name):
+            if trains(method, module_name, module, parameter_name):
                 names.add(f"{module_name}.{parameter_name}" if module_name else parameter_name)
     return names
 
@@ -70,7 +131,7 @@ def share_frozen(ema: nn.Module, model: nn.Module) -> None:
 
 
 def stored_names(model: nn.Module, method: str) -> set[str]:
-    """What a model directory stores: the trained parameters and every buffer (buffers change
+    """What a model directory stores under a parameter-efficient method: the trained parameters and every buffer (buffers change
     in training, a BatchNorm's running statistics for one; this U-Net has none)."""
     return trainable_names(model, method) | {name for name, _ in model.named_buffers()}
 
@@ -99,9 +160,11 @@ class TrainableShare:
 
 
 def trainable_share(model: nn.Module, method: str) -> TrainableShare:
+    """How many parameters train, of the network's own (LoRA's factors train, but a full copy has none)."""
     names = trainable_names(model, method)
     parameters = dict(model.named_parameters())
-    return TrainableShare(method, sum(parameters[n].numel() for n in names), sum(p.numel() for p in parameters.values()))
+    own = sum(p.numel() for name, p in parameters.items() if name.rsplit(".", 1)[-1] not in LORA_FACTORS)
+    return TrainableShare(method, sum(parameters[n].numel() for n in names), own)
 
 
 def training_state_bytes(model: nn.Module, ema: nn.Module) -> int:
@@ -114,7 +177,12 @@ def training_state_bytes(model: nn.Module, ema: nn.Module) -> int:
     return weights + 3 * trainable
 
 
-def paper_scale_share(params: Params) -> TrainableShare:
-    """What PEFT trains of the U-Net `params` describes, built on the meta device (shapes, no memory)."""
-    with torch.device("meta"):
-        return trainable_share(UNet(params.model, params.data.image_size), "peft")
+def paper_scale_shares(params: Params) -> dict[str, dict]:
+    """What each parameter-efficient method trains of the U-Net `params` describes (LoRA with
+    params.adapt's rank), built on the meta device (shapes, no memory)."""
+    shares = {}
+    for method in METHODS[1:]:
+        with torch.device("meta"):
+            model = adaptable(UNet(params.model, params.data.image_size), replace(params.adapt, method=method))
+        shares[method] = trainable_share(model, method).as_dict()
+    return shares

@@ -1,7 +1,8 @@
-"""Full fine-tuning against PEFT (FineDiffusion), measured: each chain adaptation beside its PEFT twin.
+"""Full fine-tuning against PEFT, measured: each chain adaptation beside its PEFT twin.
 
 Both twins start from the same parent chain, see the same data for the same epochs and are
-scored on the same test images; they differ only in which tensors train (peft.py). Stored
+scored on the same test images; they differ only in which tensors train (params peft_twins:
+method and learning rate; model/peft.py). Stored
 size is the model.pt a consumer loads (a PEFT model's holds only its delta).
 """
 
@@ -47,9 +48,11 @@ def peft_tables(scores: dict, timings: dict, histories: dict, paper_share: dict 
     """(markdown section of reports/tables.md, summary.json's "peft" entry)."""
     summary = {MODELS[twin].twin_of: summarise_twins(MODELS[twin].twin_of, twin, scores, timings, histories)
                for twin in PEFT_TWINS if twin in timings and MODELS[twin].twin_of in timings}
-    lines = ["## Full fine-tuning vs PEFT (FineDiffusion): each adaptation beside its PEFT twin", "",
-             "Same parent, data, epochs and test images; PEFT trains only biases, normalization layers and the",
-             "noise-level embedder. model.pt: what a consumer loads (PEFT: the delta on its parent). Peak memory:",
+    methods = sorted({timings[row["peft"]]["method"] for row in summary.values()})
+    lines = ["## Full fine-tuning vs PEFT: each adaptation beside its PEFT twin", "",
+             f"Same parent, data, epochs and test images; the twins train with {', '.join(methods)} (params",
+             "peft_twins, model/peft.py; every method side by side: reports/peft_study/). model.pt: what a",
+             "consumer loads (PEFT: the delta on its parent). Peak memory:",
              "resident memory of the training process (CPU; allocated memory on a GPU), the largest of its sessions;",
              "training state: weights, EMA copies, gradients and Adam moments, counted from the tensors.", "",
              "| model | method | trainable % | model.pt bytes | s/epoch | peak memory MB | training state MB "
@@ -71,10 +74,11 @@ def peft_tables(scores: dict, timings: dict, histories: dict, paper_share: dict 
                      f"and trains {_number(row['speedup'])}x as fast per epoch (FineDiffusion: "
                      f"{FINEDIFFUSION['stored_percent']} % and {FINEDIFFUSION['speedup']}x). At equal training time "
                      f"({equal['seconds']} s): {full} {at[full]}, {row['peft']} {at[row['peft']]}.")
-    if paper_share is not None:  # model.peft.TrainableShare.as_dict() of the paper-scale U-Net
-        trainable, total = paper_share["trainable_parameters"], paper_share["parameters"]
-        lines += ["", f"At the paper's scale (configs/paper.yaml, built here: {total / 1e6:.1f} M parameters) "
-                      f"PEFT would train {trainable:,} parameters, {100 * trainable / total:.2f} % of the model: "
-                      "biases and norms grow with the width, weights with its square."]
+    if paper_share is not None:  # {method: model.peft.TrainableShare.as_dict()} of the paper-scale U-Net
+        total = next(iter(paper_share.values()))["parameters"]
+        each = ", ".join(f"{method} {share['trainable_parameters']:,} ({share['trainable_percent']:.2f} %)"
+                         for method, share in paper_share.items())
+        lines += ["", f"At the paper's scale (configs/paper.yaml, built here: {total / 1e6:.1f} M parameters) the "
+                      f"methods would train: {each} - biases and norms grow with the width, weights with its square."]
     lines.append("")
     return "\n".join(lines), {"twins": summary, "paper_scale": paper_share}

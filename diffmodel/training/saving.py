@@ -33,13 +33,13 @@ class Checkpoints:
                 log: Callable[[str], None]) -> Checkpoints:
         """The job's directory, resumed only by state with the job's fingerprint."""
         with torch.device("meta"):  # the architecture alone: names and sizes, no memory
-            shape = build_model(job.model, data.image_size, classes=data.scheme)
+            shape = peft.adaptable(build_model(job.model, data.image_size, classes=data.scheme), job.schedule)
         share = peft.trainable_share(shape, job.schedule.method)
         parts = job_fingerprint_parts(job, data, parent, ranks.world)
         digest = fingerprint(parts)
         resume = ResumePolicy(job.name, job.out_dir, job.schedule, digest, parts,
                               lambda: fresh_meta(job, data, parent, share, digest, parts), log, job.target_val_loss)
-        stored = peft.stored_names(shape, job.schedule.method) if job.schedule.method == "peft" else None
+        stored = peft.stored_names(shape, job.schedule.method) if peft.stores_delta(job.schedule.method) else None
         return cls(job.out_dir, resume, stored, ranks)
 
     def resume_point(self) -> tuple[ModelMeta, dict | None]:

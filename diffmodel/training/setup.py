@@ -37,7 +37,7 @@ def build_networks(model_cfg: ModelConfig, image_size: int, schedule: TrainConfi
     model = build_model(model_cfg, image_size, schedule.dropout, classes).to(device)
     if parent_weights is not None:
         start_from_parent(model, parent_weights, same_classes)
-    trainable = peft.freeze(model, schedule.method)
+    trainable = peft.freeze(peft.adaptable(model, schedule), schedule.method)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     peft.share_frozen(ema, model)
     # fused: one kernel updates every tensor, instead of a dozen small ops per tensor
