@@ -341,29 +341,3 @@ def test_the_sampling_settings_and_labels_reach_the_sampler(models, monkeypatch)
     assert default["labels"][0].tolist() == [NO_LABEL]
     assert torch.equal(given["mask"], torch.ones(2, 1, SIZE, SIZE)) and not given["known"].any()
 
-
-def test_inpainting_shows_the_model_the_known_pixels_and_noise_only_in_the_pixels_the_hole_touches(models, monkeypatch):
-    spy = Spy()
-    monkeypatch.setattr(photos, "sample", spy)
-    model = load_model(models / "inpainter")
-    picture = np.full((64, 64, 3), (200, 50, 50), np.uint8)
-    hole = np.zeros((64, 64), bool)
-    hole[21:28, 21:28] = True  # 7 x 7: a 28-pixel window (rows and columns 10-37), 1.75 pixels per model pixel
-    picture[hole] = (0, 255, 0)  # what the hole held
-    photos.inpaint(model, picture, hole, seed=0, sampler="ddpm", steps=5)
-    [call] = spy.calls
-    assert photos.context_window(hole, SIZE) == (10, 10, 28, 28)
-    # model pixel j covers window pixels [1.75 j, 1.75 (j + 1)); the hole is window pixels 11-17
-    touched = [j for j in range(SIZE) if 1.75 * (j + 1) > 11 and 1.75 * j < 18]
-    assert touched == [6, 7, 8, 9, 10]
-    expected = torch.zeros(SIZE, SIZE)
-    expected[6:11, 6:11] = 1
-    assert torch.equal(call["mask"][0, 0], expected)  # every model pixel the hole reaches, and no other
-    colour = torch.tensor([200, 50, 50]).view(3, 1, 1) / 127.5 - 1
-    outside = (1 - call["mask"][0]).bool().expand(3, -1, -1)
-    # outside the hole the model sees the photo; the hole's content was replaced by the known colour
-    # before resizing, so nothing of the green reaches even the neighbouring pixels
-    torch.testing.assert_close(call["condition"][0][outside], colour.expand(3, SIZE, SIZE)[outside], atol=1e-6, rtol=0)
-    torch.testing.assert_close(call["known"][0][outside], colour.expand(3, SIZE, SIZE)[outside], atol=1e-6, rtol=0)
-    assert not call["known"][0][~outside].any() and torch.isfinite(call["condition"]).all()
-    assert (call["sampler"], call["steps"]) == ("ddpm", 5)
