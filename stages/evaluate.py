@@ -51,12 +51,11 @@ def evaluate(
     cfg = load_params(params_file).evaluate
     device = default_device()
 
-    inception, fid_reason = None, None
-    try:
-        inception = metrics.load_inception(cfg.inception_weights).to(device)
-    except metrics.FIDUnavailable as err:
-        fid_reason = str(err)
+    inception, fid_reason = metrics.inception_or_reason(cfg.inception_weights)
+    if inception is None:
         say(f"evaluate: FID will be null: {fid_reason}")
+    else:
+        inception = inception.to(device)
 
     scores, timings = {}, {}
     for spec in specs:

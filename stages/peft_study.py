@@ -78,25 +78,19 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED)
 
     device = default_device()
-    try:
-        inception, fid_reason = metrics.load_inception(params.evaluate.inception_weights).to(device), None
-    except metrics.FIDUnavailable as err:
-        inception, fid_reason = None, str(err)
+    inception, fid_reason = metrics.inception_or_reason(params.evaluate.inception_weights)
+    inception = inception.to(device) if inception is not None else None
     model = load_model(job.out_dir, device)
     result = evaluate_model(model, load_domain(job.data_dir), params.evaluate, inception, fid_reason, 0,
                             progress=not quiet, desc=f"evaluate {key}")
-    meta = model.meta
+    meta, timings = model.meta, model.meta.timings()
     record = {"transfer": transfer, "method": method, "lr": lr, "seed": seed, "lora_rank": schedule.lora_rank if method == "lora" else None,
-              "scores": result.metrics, "timings": meta.timings(), "steps": meta.step,
-              "seconds_per_step": round(meta.timings()["total_seconds"] / meta.step, 5),
+              "scores": result.metrics, "timings": timings, "steps": meta.step,
+              "seconds_per_step": round(timings["total_seconds"] / meta.step, 5),
               "trainable": meta.trainable, "weights_bytes": (job.out_dir / WEIGHTS).stat().st_size}
     write_json(RUNS / f"{key}.json", record)
     say(f"study: {key}: PSNR {result.metrics['psnr']} (input {result.metrics['input_psnr']}), SWD {result.metrics['swd']}, "
         f"val loss {meta.history[-1].val_loss:.4f}")
-
-
-def mean(values: list[float]) -> float:
-    return statistics.fmean(values)
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -112,16 +106,16 @@ def summarise(runs: list[dict]) -> dict:
         for (method, rank, lr), group in sorted(settings.items(), key=lambda item: (METHODS.index(item[0][0]), item[0][1] or 0, item[0][2])):
             rows.append({
                 "method": method, "lora_rank": rank, "lr": lr, "seeds": sorted(r["seed"] for r in group),
-                "psnr": round(mean([r["scores"]["psnr"] for r in group]), 2),
+                "psnr": round(statistics.fmean([r["scores"]["psnr"] for r in group]), 2),
                 "psnr_spread": round(max(r["scores"]["psnr"] for r in group) - min(r["scores"]["psnr"] for r in group), 2),
-                "swd": round(mean([r["scores"]["swd"] for r in group]), 1),
-                "val_loss": round(mean([r["timings"]["final_val_loss"] for r in group]), 4),
+                "swd": round(statistics.fmean([r["scores"]["swd"] for r in group]), 1),
+                "val_loss": round(statistics.fmean([r["timings"]["final_val_loss"] for r in group]), 4),
                 "input_psnr": group[0]["scores"]["input_psnr"],
-                "seconds_per_step": round(mean([r["seconds_per_step"] for r in group]), 4),
+                "seconds_per_step": round(statistics.fmean([r["seconds_per_step"] for r in group]), 4),
                 "steps": group[0]["steps"],
                 "trainable_percent": group[0]["trainable"]["trainable_percent"],
                 "weights_bytes": group[0]["weights_bytes"],
-                "peak_memory_mb": round(mean([r["timings"]["peak_memory_mb"] for r in group]), 0),
+                "peak_memory_mb": round(statistics.fmean([r["timings"]["peak_memory_mb"] for r in group]), 0),
             })
         full = [row for row in rows if row["method"] == "full"]
         reference = max(full, key=lambda row: row["psnr"]) if full else None
@@ -143,8 +137,8 @@ def markdown(summary: dict) -> str:
     lines = ["# Parameter-efficient fine-tuning: every method on both transfers", "",
              "Each run: params adapt's epochs and batch (an equal step budget), from the chain's parent, scored on",
              "the chain's test images; a row is the mean over its seeds (spread: max - min PSNR). gain share: the",
-             "share of full fine-tuning's PSNR gain over the grayscale input the method recovers. stored: model.pt",
-             "bytes against full fine-tuning's. Made by `dvc repro study/dvc.yaml` (stages/peft_study.py).", ""]
+             "share of full fine-tuning's PSNR gain over the grayscale input the method recovers. stored: weights",
+             "file bytes against full fine-tuning's. Made by `dvc repro study/dvc.yaml` (stages/peft_study.py).", ""]
     for transfer, part in summary.items():
         floor = part["rows"][0]["input_psnr"] if part["rows"] else None
         lines += [f"## {transfer} ({'task transfer: from the inpainting base' if transfer == 'faces' else 'domain transfer: from colorize_faces'}); "

@@ -249,11 +249,16 @@ def fid_or_reason(real: torch.Tensor, fake: torch.Tensor, model: torch.nn.Module
     return value, None
 
 
+def inception_or_reason(weights: str | None = None) -> tuple[torch.nn.Module | None, str | None]:
+    """(the FID Inception network, None), or (None, the one-line reason it cannot be had)."""
+    try:
+        return load_inception(weights), None
+    except FIDUnavailable as err:
+        return None, str(err)
+
+
 def evaluate_fid(real: torch.Tensor, fake: torch.Tensor, weights: str | None, batch_size: int = 50, device="cpu") -> tuple[float | None, str | None]:
     """(FID, None), or (None, reason) when no Inception weights can be had or the distance fails
     numerically. Never a stand-in number."""
-    try:
-        model = load_inception(weights)
-    except FIDUnavailable as err:
-        return None, str(err)
-    return fid_or_reason(real, fake, model, batch_size, device)
+    model, reason = inception_or_reason(weights)
+    return (None, reason) if model is None else fid_or_reason(real, fake, model, batch_size, device)

@@ -3,7 +3,7 @@
 Both twins start from the same parent chain, see the same data for the same epochs and are
 scored on the same test images; they differ only in which tensors train (params peft_twins:
 method and learning rate; model/peft.py). Stored
-size is the model.pt a consumer loads (a PEFT model's holds only its delta).
+size is the weights file a consumer loads (a PEFT model's holds only its delta).
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ def peft_tables(scores: dict, timings: dict, histories: dict, paper_share: dict 
     methods = sorted({timings[row["peft"]]["method"] for row in summary.values()})
     lines = ["## Full fine-tuning vs PEFT: each adaptation beside its PEFT twin", "",
              f"Same parent, data, epochs and test images; the twins train with {', '.join(methods)} (params",
-             "peft_twins, model/peft.py; every method side by side: reports/peft_study/). model.pt: what a",
-             "consumer loads (PEFT: the delta on its parent). Peak memory:",
+             "peft_twins, model/peft.py; every method side by side: reports/peft_study/). stored bytes: the",
+             "weights file a consumer loads (PEFT: the delta on its parent). Peak memory:",
              "resident memory of the training process (CPU; allocated memory on a GPU), the largest of its sessions;",
              "training state: weights, EMA copies, gradients and Adam moments, counted from the tensors.", "",
-             "| model | method | trainable % | model.pt bytes | s/epoch | peak memory MB | training state MB "
+             "| model | method | trainable % | stored bytes | s/epoch | peak memory MB | training state MB "
              "| epochs | val loss | PSNR | SSIM | SWD |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in summary.values():
