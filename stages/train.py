@@ -20,6 +20,7 @@ from diffmodel.files import atomic_write
 from diffmodel.training.job import Limits, Outcome, TrainJob
 from diffmodel.training.loop import Trainer
 from stages.common import EXIT_INTERRUPTED, EXIT_PAUSED, PARAMS_OPTION, QUIET_OPTION
+from stages.live import LIVE_ROOT, LiveHistory
 
 app = typer.Typer(add_completion=False)
 
@@ -50,7 +51,9 @@ def train(
 
     Reads params: model, diffusion, train or adapt (and baselines). Reads data/prepared/<domain>/
     and the parent's (a baseline: its counterpart's) checkpoint directory. Writes models/MODEL/ (weights, resume state,
-    meta.json) and reports/loss/MODEL.csv (per-epoch loss and time, for `dvc plots`).
+    meta.json), reports/live/MODEL/ while it trains (DVCLive: the latest epoch for `dvc exp show`,
+    per-epoch curves for `dvc plots diff`) and, once done, reports/loss/MODEL.csv (per-epoch loss
+    and cumulative time, for the comparison figures).
 
     Exit status 0 when training is complete, 75 when --max-sessions or --time-limit paused
     it, 130 after Ctrl-C or SIGTERM (state is saved either way: run it again to continue),
@@ -71,7 +74,7 @@ def train(
         init=MODELS[spec.parent].directory() if spec.parent else None,
         target_val_loss=counterpart_val_loss(spec.counterpart) if spec.counterpart else None,
     )
-    trainer = Trainer(job, Limits(max_sessions, time_limit, quiet))
+    trainer = Trainer(job, Limits(max_sessions, time_limit, quiet), on_history=LiveHistory(LIVE_ROOT / spec.name))
     try:
         outcome = trainer.run()
     except KeyboardInterrupt:  # a second Ctrl-C while the first one is being handled: stop now

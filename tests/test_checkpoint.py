@@ -125,10 +125,41 @@ def test_the_weights_file_is_safetensors_describing_its_model(tmp_path):
     assert all(torch.equal(tensors[k], v) for k, v in model.state_dict().items())
     assert about["name"] == record().name and about["task"] == record().task
     assert about["architecture"] == record().architecture and about["parent_sha256"] is None
+    assert about["diffusion"] == record().diffusion and about["classes"] == record().classes
     # the safetensors layout: an 8-byte header length, the JSON header, the tensors' bytes and nothing else
     raw = (tmp_path / WEIGHTS).read_bytes()
     tensor_bytes = sum(t.numel() * t.element_size() for t in tensors.values())
     assert len(raw) == 8 + int.from_bytes(raw[:8], "little") + tensor_bytes
+
+
+def test_the_weights_file_alone_loads_and_samples_like_its_directory(tmp_path):
+    """What `dvc artifacts get` fetches: model.safetensors without meta.json beside it."""
+    from diffmodel.model.inference import load_model
+
+    model = trained_looking_model()
+    save_steps(tmp_path / "model", [10], model, record(model=CONFIG, image_size=16, complete=True))
+    lone = tmp_path / "fetched.safetensors"
+    lone.write_bytes((tmp_path / "model" / WEIGHTS).read_bytes())
+    from_file, from_directory = load_model(lone), load_model(tmp_path / "model")
+    assert from_file.meta.weights_sha256 == sha256_file(lone) == from_directory.meta.weights_sha256
+    assert (from_file.task.name, from_file.image_size) == (from_directory.task.name, from_directory.image_size)
+    assert from_file.schedule.cfg == from_directory.schedule.cfg
+    x, gamma = torch.randn(2, 6, 16, 16), torch.rand(2)
+    with torch.no_grad():
+        assert torch.equal(from_file.network(x, gamma), from_directory.network(x, gamma))
+
+
+def test_a_lone_delta_or_foreign_file_is_refused_in_one_line(tmp_path):
+    save_steps(tmp_path / "delta", [10], trained_looking_model(), record(complete=True, stores="delta", method="lora"))
+    with pytest.raises(CheckpointError, match="only the tensors PEFT trained.*diffmodel export"):
+        load_weights(tmp_path / "delta" / WEIGHTS)
+    from safetensors.torch import save_file
+    save_file({"w": torch.zeros(2)}, tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="does not describe a diffmodel model"):
+        load_weights(tmp_path / "other.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="not a diffmodel weights file"):
+        load_weights(tmp_path / "junk.safetensors")
 
 
 def test_a_directory_written_before_safetensors_still_loads(tmp_path):

@@ -177,6 +177,11 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
     diff = project.run("dvc", "metrics", "diff", "--json")
     changed = json.loads(diff.stdout)
     assert changed["reports/metrics/colorize_faces.json"]["epochs"] == {"old": 1, "new": 2, "diff": 1}
+    # DVCLive's view of the continued run: both epochs, each once, and the latest as `step` for `dvc exp show`
+    live = project.path / "reports/live/colorize_faces"
+    assert json.loads((live / "metrics.json").read_text())["step"] == 2
+    assert (live / "plots/metrics/val_loss.tsv").read_text().splitlines()[1:] == [
+        f"{h['epoch']}\t{h['val_loss']}" for h in json.loads((project.path / "models/colorize_faces/meta.json").read_text())["history"]]
 
 
 @pytest.mark.parametrize("section, key, value, expected", [

@@ -8,6 +8,8 @@ uninterrupted run: on CPU the weights must be bitwise identical.
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import os
 import shutil
@@ -124,6 +126,21 @@ def assert_same_result(workdir: Path, reference: Path) -> None:
     assert [h["train_loss"] for h in meta["history"]] == [h["train_loss"] for h in ref_meta["history"]]
 
 
+def assert_live_view_is_the_history(workdir: Path) -> None:
+    """DVCLive's files (stages/live.py) hold each epoch of meta.json's history once, in order."""
+    history = meta_of(workdir)["history"]
+    live = workdir / "reports/live/base"
+    for metric in ("train_loss", "val_loss", "seconds", "images"):
+        with (live / f"plots/metrics/{metric}.tsv").open() as tsv:
+            rows = list(csv.DictReader(tsv, delimiter="\t"))
+        assert [int(r["step"]) for r in rows] == [h["epoch"] for h in history], metric
+        assert [float(r[metric]) for r in rows] == pytest.approx(
+            [h[metric] for h in history] if metric != "images" else list(itertools.accumulate(h["images"] for h in history))), metric
+    summary = json.loads((live / "metrics.json").read_text())
+    assert summary == {"step": EPOCHS, "val_loss": history[-1]["val_loss"],
+                       "train_s": pytest.approx(sum(h["seconds"] for h in history), abs=1e-3)}
+
+
 def lines_with(text: str, word: str) -> list[str]:
     return [line for line in text.splitlines() if word in line]
 
@@ -185,6 +202,9 @@ def test_sigkill_at_three_points_then_resume_is_bitwise_identical(workdir, refer
 
     (workdir / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
     (workdir / f"models/base/.{WEIGHTS}.k1ll3d.tmp").write_bytes(b"half a file")  # as a kill mid-write leaves it
+    # as a run killed after logging an epoch it never saved leaves its live view
+    with (workdir / "reports/live/base/plots/metrics/val_loss.tsv").open("a") as tsv:
+        tsv.write("5\t0.5\n")
     resumed = train(workdir)
     assert f"epoch 5/{EPOCHS}, batch " in resumed.stdout and f"epoch 5/{EPOCHS}, batch 0" not in resumed.stdout
     assert_same_result(workdir, reference)
@@ -194,6 +214,7 @@ def test_sigkill_at_three_points_then_resume_is_bitwise_identical(workdir, refer
     # the first two kills land depends on timing; the third one came mid-epoch, asserted above)
     sessions = meta_of(workdir)["sessions"]
     assert [s["session"] for s in sessions] == list(range(1, len(sessions) + 1))
+    assert_live_view_is_the_history(workdir)
     assert [s["start_step"] for s in sessions] == [0] + [s["end_step"] for s in sessions[:-1]]
     assert sessions[-1]["end_step"] == EPOCHS * STEPS_PER_EPOCH and sessions[-1]["ended"] is None
     assert sessions[-2]["ended"].startswith("abruptly") and sessions[-1]["resumed"]
@@ -238,6 +259,7 @@ def test_max_sessions_pauses_with_75_and_a_second_run_finishes(paused_template, 
     assert len(meta["sessions"]) >= 2 and meta["resumes"] >= 1
     assert meta["sessions"][1]["resumed"] and meta["sessions"][-1]["end_epoch"] == EPOCHS
     assert_same_result(paused, reference)
+    assert_live_view_is_the_history(paused)
 
 
 def test_changed_lr_sets_state_aside_but_changed_session_epochs_resumes(paused):

@@ -27,6 +27,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
@@ -44,15 +45,12 @@ def read_meta(directory: Path) -> ModelMeta | None:
     return ModelMeta.read(directory)
 
 
-def weights_bytes(state: dict, meta: ModelMeta) -> bytes:
-    """The weights file's content for a resume state: its EMA weights (a PEFT state's: the trained
-    tensors), described by `meta` for readers without meta.json."""
-    return encode_weights(state["ema"], meta)
+# what a weights file says about its model: enough to sample it alone (load_weights of the file)
+ABOUT = ("name", "task", "domain", "method", "stores", "architecture", "diffusion", "classes")
 
 
 def encode_weights(tensors: dict, meta: ModelMeta) -> bytes:
-    about = {"name": meta.name, "task": meta.task, "method": meta.method, "stores": meta.stores,
-             "architecture": meta.architecture, "classes": meta.classes, "parent_sha256": meta.parent.sha256 if meta.parent else None}
+    about = {key: getattr(meta, key) for key in ABOUT} | {"parent_sha256": meta.parent.sha256 if meta.parent else None}
     # one metadata key: safetensors writes several in a random order, and the file's hash must not change
     return save_safetensors({k: v.detach().contiguous() for k, v in tensors.items()},
                             metadata={METADATA_KEY: json.dumps(about, sort_keys=True)})
@@ -78,7 +76,7 @@ def save(directory: Path, state: dict, meta: ModelMeta) -> ModelMeta:
     directory = Path(directory)
     name = f"state-{state['step']:09d}.pt"
     atomic_write(directory / name, lambda f: torch.save(state, f))
-    weights = weights_bytes(state, meta)
+    weights = encode_weights(state["ema"], meta)  # a PEFT state's EMA holds only the tensors it trains
     # Only older states are fallbacks: a later one belongs to a run this one resumed before
     # (because that state was damaged), and would push the intact fallback out.
     previous = [s for s in meta.states if s.step < state["step"] and (directory / s.file).exists()]
@@ -126,7 +124,7 @@ def repair(directory: Path, meta: ModelMeta) -> bool:
     newest = meta.states[0] if meta.states else None
     if newest is None or not (Path(directory) / newest.file).exists() or sha256_file(Path(directory) / newest.file) != newest.sha256:
         return False
-    weights = weights_bytes(torch.load(Path(directory) / newest.file, map_location="cpu", weights_only=True), meta)
+    weights = encode_weights(torch.load(Path(directory) / newest.file, map_location="cpu", weights_only=True)["ema"], meta)
     if hashlib.sha256(weights).hexdigest() != meta.weights_sha256:
         return False
     atomic_write(Path(directory) / WEIGHTS, lambda f: f.write(weights))
@@ -135,7 +133,11 @@ def repair(directory: Path, meta: ModelMeta) -> bool:
 
 def load_weights(directory: Path) -> tuple[dict, ModelMeta]:
     """({"ema": full EMA state dict}, meta) of a finished checkpoint directory, a PEFT delta
-    rebuilt on its parent chain (each parent's hash verified); one-line errors otherwise."""
+    rebuilt on its parent chain (each parent's hash verified); one-line errors otherwise.
+    A lone weights file (`dvc artifacts get` fetches only model.safetensors) loads too, described
+    by its own metadata."""
+    if Path(directory).is_file():
+        return _load_weights_file(Path(directory))
     weights, meta = _load_own_weights(Path(directory))
     if meta.stores == "delta":
         weights = {"ema": _on_parent(Path(directory), meta, weights["ema"])}
@@ -224,6 +226,26 @@ def _load_own_weights(directory: Path) -> tuple[dict, ModelMeta]:
     except Exception as err:  # torch's or safetensors' own error types
         raise CheckpointError(f"{path}: cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
     return weights, meta
+
+
+def _load_weights_file(path: Path) -> tuple[dict, ModelMeta]:
+    """A model.safetensors on its own: its metadata stands in for meta.json."""
+    try:
+        content = path.read_bytes()
+        with safe_open(str(path), framework="pt") as file:
+            about = json.loads((file.metadata() or {}).get(METADATA_KEY, "null"))
+        tensors = load_safetensors(content)
+    except Exception as err:  # safetensors' or json's own error types
+        raise CheckpointError(f"{path}: not a diffmodel weights file ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    if not isinstance(about, dict) or not set(ABOUT) <= set(about):
+        raise CheckpointError(f"{path}: its metadata does not describe a diffmodel model (written before "
+                              f"2026-12-02?); load its checkpoint directory instead")
+    if about["stores"] == "delta":
+        raise CheckpointError(f"{path}: holds only the tensors PEFT trained on its parent; load its checkpoint directory, "
+                              f"or `diffmodel export` it into a full copy first")
+    meta = ModelMeta.from_json({**{key: about[key] for key in ABOUT}, "schedule": {}, "fingerprint": "", "fingerprint_parts": {},
+                                "data": {}, "epochs": 0, "complete": True, "weights_sha256": hashlib.sha256(content).hexdigest()}, path)
+    return {"ema": tensors}, meta
 
 
 def check_architecture(expected: dict, found: dict, source: Path) -> None:

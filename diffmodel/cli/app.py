@@ -82,7 +82,7 @@ def _expand(inputs: list[Path]) -> list[Path]:
 @app.command()
 @one_line_errors
 def sample(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint directory, e.g. models/colorize_faces."),
+    checkpoint: Path = typer.Argument(..., help="A checkpoint directory, e.g. models/colorize_faces, or its model.safetensors alone (e.g. from `dvc artifacts get`)."),
     images: List[Path] = typer.Argument(..., help="Image files (any size: centre-cropped and resized to the model's)."),
     out: Path = typer.Option(Path("samples"), help="Output directory: one PNG per input image."),
     samples: int = typer.Option(1, min=1, help="Samples per image (different seeds, on purpose)."),
@@ -124,7 +124,7 @@ def sample(
 @app.command()
 @one_line_errors
 def colorize(
-    checkpoint: Path = typer.Argument(..., help="A colorization model directory, e.g. models/colorize_landscapes."),
+    checkpoint: Path = typer.Argument(..., help="A colorization model directory, e.g. models/colorize_landscapes, or its model.safetensors alone."),
     inputs: List[Path] = typer.Argument(..., help=f"Image files and folders (walked for {', '.join(IMAGE_SUFFIXES)})."),
     out: Path = typer.Option(..., "--out", help="Output directory: OUT/<stem>.png per input (never over an input)."),
     samples: int = SAMPLES_OPTION,
@@ -175,7 +175,7 @@ def colorize(
 @app.command()
 @one_line_errors
 def inpaint(
-    checkpoint: Path = typer.Argument(..., help="An inpainting model directory, e.g. models/base."),
+    checkpoint: Path = typer.Argument(..., help="An inpainting model directory, e.g. models/base, or its model.safetensors alone."),
     image: Path = typer.Argument(..., help="The photo to fill, at any size."),
     out: Path = typer.Option(..., "--out", help="Output directory: OUT/<stem>.png (never over an input)."),
     mask: Optional[Path] = typer.Option(None, help="Mask image, white = fill (resized to the photo if its size differs)."),

@@ -228,7 +228,7 @@ class PeftTwinsConfig:
     """The PEFT twins (peft_faces, peft_landscapes): each chain adaptation again (params `adapt`)
     with this parameter-efficient method and its own learning rate (the study in study/ chose them)."""
 
-    method: Literal["finediffusion", "finediffusion_time", "finediffusion_input", "lora"] = "finediffusion_input"
+    method: Literal["finediffusion", "finediffusion_time", "finediffusion_input", "lora"] = "lora"
     lr: float = 0.016
 
     def validate(self, key: str) -> None:

@@ -2,7 +2,7 @@
 
     run()                       resume point -> networks -> epochs -> complete
       _train_epoch()            optimizer steps (step.py); a mid-epoch save every checkpoint_every_minutes
-      _record_epoch()           train and validation loss, one EpochRecord
+      _record_epoch()           train and validation loss, one EpochRecord, handed to `on_history`
       _epoch_boundary()         end a session, save, honour a stop request or a session limit
 
 Training runs in sessions of `session_epochs` epochs (the paper's time-limited Colab sessions).
@@ -60,10 +60,16 @@ class Run:
 
 
 class Trainer:
-    def __init__(self, job: TrainJob, limits: Limits = Limits(), log: Callable[[str], None] = print):
+    """`on_history`, if given, is called (on the rank that writes files) with the run's whole epoch
+    history when it starts - the epochs a resumed run has - and again after every epoch: a live
+    view rebuilt from it never holds an epoch twice, nor one that the run it resumed did not save."""
+
+    def __init__(self, job: TrainJob, limits: Limits = Limits(), log: Callable[[str], None] = print,
+                 on_history: Callable[[list[EpochRecord]], None] | None = None):
         self.job, self.limits, self.schedule = job, limits, job.schedule
         self.ranks = Ranks.join()
         self.log = log if self.ranks.writes else (lambda message: None)
+        self.on_history = on_history if self.ranks.writes else None
         self.device = default_device()
         self.precision = precision.resolve(self.schedule.precision, self.device, job.model.channels)
         data = load_domain(job.data_dir)
@@ -75,6 +81,7 @@ class Trainer:
 
     def run(self) -> Outcome:
         meta, state = self.checkpoints.resume_point()
+        self._publish(meta.history)
         if meta.complete:
             self.log(f"{self.job.name}: already complete ({meta.epoch} epochs); nothing to train")
             outcome = Outcome.COMPLETE
@@ -91,6 +98,7 @@ class Trainer:
             stop = self._train_epoch(run)
             if stop is None:
                 val_loss = self._record_epoch(run)
+                self._publish(run.meta.history)
                 last = run.at.epoch == self.schedule.epochs or self._reached(val_loss)
                 stop = self._epoch_boundary(run, last)
                 if last:
@@ -178,6 +186,10 @@ class Trainer:
         overdue = time.monotonic() - run.last_save > 60 * self.schedule.checkpoint_every_minutes
         any_stop, any_overdue = self.ranks.any([stop is not None, overdue], self.device)
         return stop or (Stop("another rank stopped", Outcome.PAUSED) if any_stop else None), any_overdue
+
+    def _publish(self, history: list[EpochRecord]) -> None:
+        if self.on_history is not None:
+            self.on_history(list(history))
 
     def _reached(self, val_loss: float) -> bool:
         return self.job.target_val_loss is not None and val_loss <= self.job.target_val_loss

@@ -62,7 +62,7 @@ class ResumePolicy:
         if self.finished(meta):  # the weights are all a finished run needs
             if store.repair(self.out_dir, meta):
                 return meta, None
-            self.set_aside("its model.pt does not match meta.json and no resume state holds those weights", meta.fingerprint)
+            self.set_aside("its weights file does not match meta.json and no resume state holds those weights", meta.fingerprint)
             return self.fresh_meta(), None
         if epochs_begun(meta) > wanted:
             self.set_aside(f"it was trained for more than the {wanted} epochs now asked", meta.fingerprint)
