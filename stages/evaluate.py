@@ -66,7 +66,7 @@ def evaluate(
         result = evaluate_model(model, data, cfg, inception, fid_reason, frames, progress=not quiet, desc=f"evaluate {name}")
         scores[name] = result.metrics
         timings[name] = {**model.meta.timings(), "weights_bytes": (spec.directory() / WEIGHTS).stat().st_size}
-        write_json(metrics_dir / f"{name}.json", headline(spec.task, scores[name], timings[name]))
+        write_json(metrics_dir / f"{name}.json", headline(spec.task, scores[name]))
         batch = result.first_batch
         condition_title = "masked input" if spec.task == "inpainting" else "grayscale input"
         figures.sample_grid({"ground truth": batch.target, condition_title: batch.condition, "output": batch.output},

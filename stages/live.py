@@ -17,7 +17,7 @@ from dvclive import Live
 from diffmodel.checkpoints.meta import EpochRecord
 
 LIVE_ROOT = Path("reports/live")
-SUMMARY = ("val_loss", "train_s")  # metrics.json keeps these (and `step`): the names reports/metrics/ uses too
+SUMMARY = ("val_loss", "train_s")  # metrics.json keeps these (and `step`, the epoch): the model's training row
 
 
 class LiveHistory:
@@ -53,7 +53,7 @@ class LiveHistory:
         live.log_metric("seconds", record.seconds)
         live.log_metric("train_s", round(self.train_seconds, 3))
         live.log_metric("images", self.images)
-        # the summary: few columns, so `dvc exp show` and `dvc metrics show` stay readable
-        live.summary = {key: live.summary[key] for key in SUMMARY}
+        # the summary: few, short columns, so `dvc exp show` and `dvc metrics show` stay readable
+        live.summary = {key: live.summary[key] for key in SUMMARY} | {"train_s": round(self.train_seconds, 1)}
         live.next_step()
         self.logged.append(record)

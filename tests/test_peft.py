@@ -274,6 +274,7 @@ def lora(workspace) -> Trainer:
 def test_lora_stores_its_factors_and_loads_merged_into_plain_weights(workspace, lora):
     stored = checkpoint.read_weights(workspace / "models/lora" / checkpoint.WEIGHTS)["ema"]
     assert {k for k in stored if "lora_" in k} and not {k for k in stored if k.endswith(".original")}
+    assert not {k for k in stored if "parametrizations" in k}  # short names: X.lora_a, X.lora_b
     rebuilt, meta = checkpoint.load_weights(workspace / "models/lora")
     assert meta.method == "lora" and meta.stores == "delta"
     assert set(rebuilt["ema"]) == set(UNet(MODEL, 16).state_dict())  # plain keys: any consumer loads them
@@ -314,3 +315,15 @@ def test_lora_rank_is_fingerprinted_only_under_lora(workspace, lora):
     Trainer(job(workspace, "adapted", "colorization", dataclasses.replace(PEFT, lora_rank=3)),
             Limits(quiet=True), log=messages.append).run()
     assert not any("changed" in m for m in messages), messages
+
+
+def test_a_lora_delta_of_the_pipelines_twins_stores_within_10_percent_of_its_numbers(workspace, lora):
+    # params.yaml's twins (== Params(), tests/test_config.py): the default U-Net with its LoRA factors
+    params = Params()
+    schedule = MODELS["peft_faces"].schedule(params)
+    model = peft.adaptable(UNet(params.model, params.data.image_size), schedule)
+    tensors = peft.delta(model.state_dict(), peft.stored_names(model, schedule.method))
+    meta = checkpoint.read_meta(workspace / "models/lora")  # a LoRA delta's metadata (names, classes, parent)
+    content = checkpoint.encode_weights(tensors, meta)
+    numbers = sum(t.numel() * t.element_size() for t in tensors.values())
+    assert schedule.method == "lora" and len(content) <= 1.10 * numbers, len(content) / numbers

@@ -32,7 +32,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ..files import atomic_write, sha256_file
-from .deltas import merge_low_rank
+from .deltas import merge_low_rank, stored_keys
 from .meta import META, CheckpointError, ModelMeta, StateRecord
 
 WEIGHTS = "model.safetensors"
@@ -52,7 +52,7 @@ ABOUT = ("name", "task", "domain", "method", "stores", "architecture", "diffusio
 def encode_weights(tensors: dict, meta: ModelMeta) -> bytes:
     about = {key: getattr(meta, key) for key in ABOUT} | {"parent_sha256": meta.parent.sha256 if meta.parent else None}
     # one metadata key: safetensors writes several in a random order, and the file's hash must not change
-    return save_safetensors({k: v.detach().contiguous() for k, v in tensors.items()},
+    return save_safetensors({k: v.detach().contiguous() for k, v in stored_keys(tensors).items()},
                             metadata={METADATA_KEY: json.dumps(about, sort_keys=True)})
 
 
@@ -183,7 +183,8 @@ def _on_parent(directory: Path, meta: ModelMeta, stored: dict) -> dict:
             f"{str(parent_meta.weights_sha256)[:12]}: retrain it (`dvc repro train@{meta.name}`) or restore "
             f"the {where} it was trained from")
     if meta.method == "lora":  # its factors fold into the parent's weights: plain weights from here on
-        stored = merge_low_rank(parent_weights["ema"], stored, meta.schedule["lora_alpha"] / meta.schedule["lora_rank"])
+        # (stored_keys: a delta written before 2026-12-02 has the factors' long training names)
+        stored = merge_low_rank(parent_weights["ema"], stored_keys(stored), meta.schedule["lora_alpha"] / meta.schedule["lora_rank"])
     # a class embedder is the model's own (PEFT trains and stores it whole): new, or replacing the parent's
     own_classes = "class_embed."
     unknown = sorted(k for k in set(stored) - set(parent_weights["ema"]) if not k.startswith(own_classes))
