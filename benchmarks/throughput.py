@@ -56,7 +56,7 @@ from diffmodel.training.distributed import Ranks
 from diffmodel.training.precision import PRECISIONS
 from diffmodel.training.session import peak_rss_mb
 from diffmodel.training.setup import build_networks, for_training
-from diffmodel.training.step import train_step
+from diffmodel.training.step import StepTensors, train_step
 
 DOMAIN_OF_TASK = {"inpainting": "faces", "colorization": "landscapes"}
 # the training recipe's defaults until 2026-12-01 (issue 22), where they differ from today's
@@ -152,11 +152,13 @@ def training_step(params: Params, args: argparse.Namespace, device: torch.device
     network = torch.compile(networks.model) if compile_network else networks.model
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     in_use = precision.resolve(args.precision or cfg.precision, device, params.model.channels)
+    tensors = StepTensors.of(networks.model, networks.ema)  # as the Trainer lists them, once
 
     def step(i: int) -> None:
         micro_batches = (to_tensor(pool[start : start + cfg.batch_size]).to(device, memory_format=memory_format)
                          for start in (((i * cfg.accumulate + m) % 4) * cfg.batch_size for m in range(cfg.accumulate)))
-        loss = train_step(network, networks.ema, networks.optimizer, micro_batches, task, schedule, cfg, i, generator, in_use)
+        loss = train_step(network, networks.ema, networks.optimizer, micro_batches, task, schedule, cfg, i, generator, in_use,
+                          tensors)
         if not torch.isfinite(loss):
             raise RuntimeError("training loss is not finite; the timings would be meaningless")
 

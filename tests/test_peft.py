@@ -5,6 +5,7 @@ missing parent."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -279,6 +280,27 @@ def test_lora_stores_its_factors_and_loads_merged_into_plain_weights(workspace, 
     assert meta.method == "lora" and meta.stores == "delta"
     assert set(rebuilt["ema"]) == set(UNet(MODEL, 16).state_dict())  # plain keys: any consumer loads them
     assert meta.trainable["trainable_parameters"] == sum(t.numel() for t in stored.values())
+
+
+def test_a_lora_delta_written_with_the_training_names_still_loads(workspace, lora, tmp_path):
+    # before 2026-12-02 a delta file kept torch's parametrize path for the factors
+    from safetensors.torch import save as save_safetensors
+
+    shutil.copytree(workspace / "models/base", tmp_path / "base")
+    shutil.copytree(workspace / "models/lora", tmp_path / "lora")
+    path = tmp_path / "lora" / checkpoint.WEIGHTS
+    stored = checkpoint.read_weights(path)["ema"]
+    long_names = {key.replace(".lora_", ".parametrizations.weight.0.lora_"): value for key, value in stored.items()}
+    assert long_names.keys() != stored.keys()
+    path.write_bytes(save_safetensors(long_names))
+    meta = json.loads((tmp_path / "lora/meta.json").read_text())
+    meta["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "lora/meta.json").write_text(json.dumps(meta))
+    old, _ = checkpoint.load_weights(tmp_path / "lora")
+    new, _ = checkpoint.load_weights(workspace / "models/lora")
+    assert old["ema"].keys() == new["ema"].keys()
+    for key in new["ema"]:
+        assert torch.equal(old["ema"][key], new["ema"][key]), key
 
 
 def test_the_merged_lora_model_computes_what_the_unmerged_one_did(workspace, lora):

@@ -39,7 +39,7 @@ from .rng import seed_everything
 from .saving import Checkpoints
 from .session import EpochTally, Position, Session, Stop, StopRequest
 from .setup import Networks, build_networks, for_training, restore
-from .step import train_step
+from .step import StepTensors, train_step
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Run:
     session: Session
     networks: Networks
     generator: torch.Generator
+    step_tensors: StepTensors | None = None
     stop: StopRequest | None = None
     tally: EpochTally | None = None
     steps_per_epoch: int = 0
@@ -124,7 +125,8 @@ class Trainer:
             for i in range(at.batch_in_epoch, run.steps_per_epoch):
                 micro_batches = self.data.micro_batches(indices, i, run.generator)
                 run.tally.loss_sum += train_step(run.networks.model, run.networks.ema, run.networks.optimizer, micro_batches,
-                                                 self.task, self.noise_schedule, cfg, at.step, run.generator, self.precision)
+                                                 self.task, self.noise_schedule, cfg, at.step, run.generator, self.precision,
+                                                 run.step_tensors)
                 at.step, at.batch_in_epoch = at.step + 1, i + 1
                 bar.update(1)
                 stop, overdue = self._check(run)
@@ -226,8 +228,9 @@ class Trainer:
         earlier = meta.precision_used()
         changed = f"; its earlier sessions trained in {earlier}" if state is not None and earlier not in (None, self.precision) else ""
         self.log(f"{job.name}: training in {self.precision} on {self.device.type} (precision setting: {cfg.precision}){changed}")
-        return Run(meta, at, self._session(meta, at, resumed=state is not None),
-                   for_training(networks, self.ranks, self.device), generator)
+        networks = for_training(networks, self.ranks, self.device)
+        return Run(meta, at, self._session(meta, at, resumed=state is not None), networks, generator,
+                   StepTensors.of(networks.model, networks.ema))
 
     def _session(self, meta: ModelMeta, at: Position, resumed: bool) -> Session:
         return Session.next(meta, at, resumed, self.precision, kernel_set(self.device))
