@@ -17,7 +17,6 @@ from dvclive import Live
 from diffmodel.checkpoints.meta import EpochRecord
 
 LIVE_ROOT = Path("reports/live")
-SUMMARY = ("val_loss", "train_s")  # metrics.json keeps these (and `step`, the epoch): the model's training row
 
 
 class LiveHistory:
@@ -53,7 +52,8 @@ class LiveHistory:
         live.log_metric("seconds", record.seconds)
         live.log_metric("train_s", round(self.train_seconds, 3))
         live.log_metric("images", self.images)
-        # the summary: few, short columns, so `dvc exp show` and `dvc metrics show` stay readable
-        live.summary = {key: live.summary[key] for key in SUMMARY} | {"train_s": round(self.train_seconds, 1)}
+        # metrics.json, the model's training row (and DVCLive's `step`, the epoch): few, short columns,
+        # so `dvc exp show` and `dvc metrics show` stay readable
+        live.summary = {"val_loss": record.val_loss, "train_s": round(self.train_seconds, 1)}
         live.next_step()
         self.logged.append(record)
