@@ -61,15 +61,15 @@ def make(
     guidance = Guidance(cfg.guidance, cfg.guidance_scale)
     flags = f"--guidance {cfg.guidance} --guidance-scale {cfg.guidance_scale:g}" if cfg.guidance != "none" else ""
     panels = {f"input {width}x{height} grayscale JPEG": gray,
-              "diffmodel colorize models/colorize_landscapes (no class)": photos.colorize(colorizer, [gray], 0, steps=cfg.steps)[0]}
+              "diffmodel colorize models/colorize_landscapes (no class)": photos.colorize(colorizer, [gray], 0, steps=cfg.steps.colorization)[0]}
     for name in ("summer_forest", "autumn_forest"):
-        coloured = photos.colorize(colorizer, [gray], 0, steps=cfg.steps, fine=colorizer.classes.index(name), guidance=guidance)
+        coloured = photos.colorize(colorizer, [gray], 0, steps=cfg.steps.colorization, fine=colorizer.classes.index(name), guidance=guidance)
         panels[f"--class {name} {flags}".strip()] = coloured[0]
     figures.photo_panel(panels, out / "colorize.png")
 
     inpainter = load_model(model_spec("base").directory(), device)
     face = render_faces(4, 256, seed=3)[1]
-    filled = photos.inpaint(inpainter, face, photos.box_hole(face.shape[:2], BOX), 0, steps=cfg.steps)
+    filled = photos.inpaint(inpainter, face, photos.box_hole(face.shape[:2], BOX), 0, steps=cfg.steps.inpainting)
     shown = Image.fromarray(face)
     x, y, w, h = BOX
     ImageDraw.Draw(shown).rectangle([x, y, x + w - 1, y + h - 1], outline=(220, 30, 30), width=2)

@@ -30,7 +30,7 @@ MICRO_PARAMS = {
     "adapt": {"epochs": 1, "subset_epochs": 1, "batch_size": 8, "warmup_steps": 2, "session_epochs": 1, "method": "full"},
     "baselines": {"cap_factor": 3},
     "peft_twins": {"method": "lora", "lr": 0.016},
-    "evaluate": {"sampler": "ddim", "steps": 3, "eta": 0.0, "count": 8, "batch_size": 8, "seed": 1},
+    "evaluate": {"sampler": "ddim", "steps": {"inpainting": 3, "colorization": 2}, "eta": 0.0, "count": 8, "batch_size": 8, "seed": 1},
     "samplers": {"ddim_steps": [2, 3], "count": 8},
     "guidance": {"model": "colorize_landscapes", "scales": [2.0], "count": 8},
 }

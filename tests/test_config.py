@@ -81,6 +81,7 @@ def test_unknown_section_is_named(tmp_path):
     ("model:\n  channel_mults: [1, two]\n", "model.channel_mults[1]"),
     ("diffusion:\n  loss: l3\n", "diffusion.loss"),
     ("evaluate:\n  sampler: euler\n", "evaluate.sampler"),
+    ("evaluate:\n  steps: 50\n", "evaluate.steps"),  # one number for every task, as before steps per task
     ("data:\n  faces: [1, 2]\n  landscapes: {}\n", "data.faces"),
     ("train:\n  lr: fast\n", "train.lr"),
 ])
@@ -139,6 +140,8 @@ def test_integers_are_accepted_for_floats(tmp_path):
     ("data:\n  num_subsets: 8\n  faces:\n    train: 4\n  landscapes: {}\n", "data.faces.train"),
     ("data:\n  faces:\n    source: folder\n  landscapes: {}\n", "data.faces.root"),
     ("model:\n  groups: 5\n", "model.groups"),
+    ("evaluate:\n  steps:\n    colorization: 0\n", "evaluate.steps.colorization"),
+    ("samplers:\n  ddpm_models: [colorize_landscapes]\n", "samplers.ddpm_models"),
     ("diffusion:\n  beta_start: 0.1\n  beta_end: 0.01\n", "diffusion.beta_start/beta_end"),
 ])
 def test_impossible_values_name_the_key(tmp_path, text, key):

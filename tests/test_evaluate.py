@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_metrics import random_inception
 
-from diffmodel.config import DiffusionConfig, EvaluateConfig, ModelConfig
+from diffmodel.config import DiffusionConfig, EvaluateConfig, ModelConfig, SamplingSteps
 from diffmodel.data.prepared import PreparedDomain
 from diffmodel.evaluation import metrics
 from diffmodel.evaluation.evaluate import evaluate_model, mean_fill
@@ -44,7 +44,7 @@ def fake_test_split(count: int = 8) -> PreparedDomain:
     return PreparedDomain(Path("."), {}, test[:0], test[:0], test, labels={"test": np.zeros(count, np.int64)})
 
 
-CFG = EvaluateConfig(steps=2, count=8, batch_size=4)
+CFG = EvaluateConfig(steps=SamplingSteps(inpainting=2, colorization=2), count=8, batch_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,16 @@ def test_the_inpainting_scores_carry_their_model_free_references(small_inception
     scores = evaluate_model(tiny_model("inpainting"), data, CFG, small_inception, None, progress=False).metrics
     assert scores["mean_fill_psnr_masked"] > scores["input_psnr_masked"]  # a flat fill beats a noise-filled hole
     assert scores["images"] == 8 and scores["sampler"] == "ddim-2"
+
+
+@pytest.mark.parametrize("task, steps", [("inpainting", 3), ("colorization", 2)])
+def test_each_task_is_sampled_with_its_own_number_of_ddim_steps(task, steps):
+    cfg = EvaluateConfig(steps=SamplingSteps(inpainting=3, colorization=2), count=4, batch_size=4)
+    model = tiny_model(task)
+    calls = []
+    model.network.register_forward_hook(lambda *_: calls.append(1))  # DDIM calls the network once per step
+    scores = evaluate_model(model, fake_test_split(4), cfg, None, "offline", progress=False).metrics
+    assert len(calls) == steps and scores["sampler"] == f"ddim-{steps}"
 
 
 def test_fid_is_computed_with_an_inception_network(small_inception):

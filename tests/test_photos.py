@@ -337,7 +337,7 @@ def test_the_sampling_settings_and_labels_reach_the_sampler(models, monkeypatch)
     given, default = spy.calls
     assert (given["sampler"], given["steps"], given["guidance"]) == ("ddpm", 7, guidance)
     assert given["labels"][0].tolist() == [2, 2] and given["labels"][1].tolist() == [1, 1]  # forest: trees
-    assert (default["sampler"], default["steps"], default["guidance"]) == ("ddim", 50, Guidance())
+    assert (default["sampler"], default["steps"], default["guidance"]) == ("ddim", 20, Guidance())  # colorization's default
     assert default["labels"][0].tolist() == [NO_LABEL]
     assert torch.equal(given["mask"], torch.ones(2, 1, SIZE, SIZE)) and not given["known"].any()
 

@@ -80,7 +80,7 @@ def test_figures_are_pngs_of_the_documented_size(project):
             assert grid.format == "PNG"
             assert grid.size == (GAP + 3 * cell, HEADER_HEIGHT + GAP + 8 * cell)  # 3 columns, 8 test images
     with Image.open(project.path / "reports/samples/base_process.png") as strip:
-        frames = min(8, MICRO_PARAMS["evaluate"]["steps"] + 1)  # from the noise to the output, at most 8
+        frames = min(8, MICRO_PARAMS["evaluate"]["steps"]["inpainting"] + 1)  # from the noise to the output, at most 8
         assert strip.size == (GAP + frames * cell, HEADER_HEIGHT + GAP + 4 * cell)  # 4 images
     with Image.open(project.path / "reports/baselines/samples/scratch_colorization.png") as grid:
         assert grid.size == (GAP + 3 * cell, HEADER_HEIGHT + GAP + 8 * cell)
@@ -196,7 +196,7 @@ def test_exp_run_with_changed_adapt_epochs_reruns_only_what_adapt_shapes(project
     ("adapt", "method", "lora", {"train@colorize_faces", "train@colorize_landscapes", "train@scratch_colorization",
                                  "train@scratch_landscapes", "train@peft_faces", "train@peft_landscapes"}),
     ("peft_twins", "lr", 0.001, {"train@peft_faces", "train@peft_landscapes"}),
-    ("evaluate", "steps", 2, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "photos"}),
+    ("evaluate", "steps", {"inpainting": 2, "colorization": 3}, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "photos"}),
     # `dvc exp run -S evaluate.guidance_scale=3`: evaluation only, no training
     ("evaluate", "guidance_scale", 3.0, {"evaluate@chain", "evaluate@baselines", "evaluate_peft", "guidance", "photos"}),
     ("guidance", "scales", [1.0], {"guidance"}),

@@ -32,7 +32,8 @@ GUIDANCE_OPTION = typer.Option("none", help="With --class: none (the class alone
 GUIDANCE_SCALE_OPTION = typer.Option(2.0, min=0.0, help="Guidance strength: 1 is the class alone, more pushes further "
                                      "from the reference.")
 SAMPLER_OPTION = typer.Option("ddim", help="ddim (fast) or ddpm (every step of the training schedule).")
-STEPS_OPTION = typer.Option(50, min=1, help="DDIM steps.")
+STEPS_OPTION = typer.Option(None, min=1, help="DDIM steps (default: the model's task's evaluate.steps default - "
+                            f"{photos.DEFAULT_STEPS.inpainting} for inpainting, {photos.DEFAULT_STEPS.colorization} for colorization).")
 SEED_OPTION = typer.Option(0, help="Same seed (and inputs), same output; sample k uses seed + k.")
 SAMPLES_OPTION = typer.Option(1, min=1, help="Outputs per image, different on purpose: OUT/<stem>_<k>.png, k = 1..K.")
 DEVICE_OPTION = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when there is one).")
@@ -88,7 +89,7 @@ def sample(
     samples: int = typer.Option(1, min=1, help="Samples per image (different seeds, on purpose)."),
     seed: int = typer.Option(0, help="Same seed, same masks and same outputs."),
     sampler: str = SAMPLER_OPTION,
-    steps: int = STEPS_OPTION,
+    steps: Optional[int] = STEPS_OPTION,
     eta: float = typer.Option(0.0, min=0.0, help="DDIM noise (0: deterministic given the seed)."),
     class_name: Optional[str] = CLASS_OPTION,
     guidance: str = GUIDANCE_OPTION,
@@ -104,6 +105,7 @@ def sample(
     Sampling uses the noise schedule the model was trained with, read from its meta.json.
     """
     model = _load_for(checkpoint, "sample", sampler, device)
+    steps = steps or photos.DEFAULT_STEPS.for_task(model.task.name)
     fine, steer = _class_request(model, checkpoint, class_name, guidance, guidance_scale)
     targets = plan_outputs(out, images, 1, overwrite)
     for path in images:
@@ -130,7 +132,7 @@ def colorize(
     samples: int = SAMPLES_OPTION,
     seed: int = SEED_OPTION,
     sampler: str = SAMPLER_OPTION,
-    steps: int = STEPS_OPTION,
+    steps: Optional[int] = STEPS_OPTION,
     device: Optional[str] = DEVICE_OPTION,
     batch_size: int = typer.Option(16, min=1, help="Photos coloured per model call."),
     class_name: Optional[str] = CLASS_OPTION,
@@ -146,6 +148,7 @@ def colorize(
     is 1 when any failed. Existing files in OUT are kept unless --overwrite; an input is never replaced.
     """
     model = _load_for(checkpoint, "colorize", sampler, device)
+    steps = steps or photos.DEFAULT_STEPS.colorization
     fine, steer = _class_request(model, checkpoint, class_name, guidance, guidance_scale)
     paths = _expand(inputs)
     targets = plan_outputs(out, paths, samples, overwrite)
@@ -183,7 +186,7 @@ def inpaint(
     samples: int = SAMPLES_OPTION,
     seed: int = SEED_OPTION,
     sampler: str = SAMPLER_OPTION,
-    steps: int = STEPS_OPTION,
+    steps: Optional[int] = STEPS_OPTION,
     device: Optional[str] = DEVICE_OPTION,
     overwrite: bool = OVERWRITE_OPTION,
 ) -> None:
@@ -197,6 +200,7 @@ def inpaint(
     if (mask is None) == (box is None):
         fail("give the hole as --mask MASK.png or as --box X,Y,W,H (one of them)")
     model = _load_for(checkpoint, "inpaint", sampler, device)
+    steps = steps or photos.DEFAULT_STEPS.inpainting
     targets = plan_outputs(out, [image], samples, overwrite, also_read=[mask] if mask else [])
     try:
         photo = photos.read_photo(image)

@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..classes import NO_LABEL
+from ..config import SamplingSteps
 from ..data.colour import TO_RGB, TO_YCBCR
 from ..data.tensors import to_tensor, to_uint8
 from ..model.diffusion import Guidance, sample
@@ -29,6 +30,7 @@ from ..model.inference import LoadedModel
 # window side / hole side. Measured with models/base on 12 built-in faces at 256 px, holes of
 # 40-80 px: PSNR in the hole 14.4 dB at 1.5 and 2, 14.9 at 3, 16.8 at 4 (the model was trained
 # on whole faces, each with a hole of half its side: more context looks more like that)
+DEFAULT_STEPS = SamplingSteps()  # evaluate.steps' defaults, chosen by stage samplers
 CONTEXT = 4
 
 
@@ -74,7 +76,7 @@ def _sample(model: LoadedModel, condition: torch.Tensor, mask: torch.Tensor, kno
 
 
 def colorize(model: LoadedModel, photos: list[np.ndarray], seed: int, sampler: str = "ddim",
-             steps: int = 50, fine: int | None = None, guidance: Guidance = Guidance()) -> list[np.ndarray]:
+             steps: int = DEFAULT_STEPS.colorization, fine: int | None = None, guidance: Guidance = Guidance()) -> list[np.ndarray]:
     """One colorized (H, W, 3) uint8 per photo, each at its own size; the batch shares one noise
     draw from `seed` (the same photos, order and seed give the same colours). A class-conditional
     model colours them as class index `fine` (None: no label), steered by `guidance`."""
@@ -116,7 +118,7 @@ def context_window(hole: np.ndarray, model_size: int) -> tuple[int, int, int, in
 
 
 def inpaint(model: LoadedModel, photo: np.ndarray, hole: np.ndarray, seed: int, sampler: str = "ddim",
-            steps: int = 50) -> np.ndarray:
+            steps: int = DEFAULT_STEPS.inpainting) -> np.ndarray:
     """`photo` with `hole` (bool (H, W), True = fill) filled by the model; every other pixel is the input's."""
     if not hole.any():
         return photo.copy()

@@ -13,11 +13,12 @@ from .params import (
     ModelConfig,
     Params,
     SamplersConfig,
+    SamplingSteps,
     TrainConfig,
 )
 
 __all__ = [
     "BEFORE_KEY_EXISTED", "BaselinesConfig", "ConfigError", "DataConfig", "DiffusionConfig", "DomainConfig",
-    "EvaluateConfig", "GuidanceConfig", "ModelConfig", "Params", "SamplersConfig", "TrainConfig",
+    "EvaluateConfig", "GuidanceConfig", "ModelConfig", "Params", "SamplersConfig", "SamplingSteps", "TrainConfig",
     "as_plain_dict", "load_params", "parse", "parse_recorded",
 ]

@@ -58,7 +58,7 @@ def evaluate_model(
         stop = min(start + cfg.batch_size, count)
         clean = to_tensor(data.test[start:stop])
         started = time.perf_counter()
-        result = restore(model, clean, cfg.seed + start, cfg.sampler, cfg.steps, cfg.eta, keep_frames if first is None else 0,
+        result = restore(model, clean, cfg.seed + start, cfg.sampler, cfg.steps.for_task(model.task.name), cfg.eta, keep_frames if first is None else 0,
                          fine[start:stop], guidance, None if superclass is None else superclass[start:stop])
         sampling_seconds += time.perf_counter() - started
         first = first or result
@@ -84,7 +84,7 @@ def evaluate_model(
         scores["fid_unavailable"] = fid_reason
     scores["images"] = count
     scores["sampling_seconds_per_image"] = round(sampling_seconds / count, 4)
-    scores["sampler"] = f"{cfg.sampler}-{cfg.steps}" if cfg.sampler == "ddim" else "ddpm"
+    scores["sampler"] = cfg.sampler_name(model.task.name)
     if model.conditional:
         scores["guidance"] = guidance.kind if guidance.kind == "none" else f"{guidance.kind} {guidance.scale:g}"
     return ModelEvaluation(scores, first, output)

@@ -84,7 +84,7 @@ def study(model: LoadedModel, data: PreparedDomain, evaluate: EvaluateConfig, cf
                  for name, images in (("real images", real), ("grayscale input", gray))}
     return {"model": model.meta.name if model.meta else None, "images": count, "classes": scheme.as_dict(),
             "default_guidance": {"kind": evaluate.guidance, "scale": evaluate.guidance_scale},
-            "sampler": f"{evaluate.sampler}-{evaluate.steps}" if evaluate.sampler == "ddim" else "ddpm",
+            "sampler": evaluate.sampler_name(model.task.name),
             "reference": reference,
             "rows": rows}
 
@@ -100,7 +100,7 @@ def class_grid(model: LoadedModel, data: PreparedDomain, evaluate: EvaluateConfi
     guidance = Guidance(evaluate.guidance, evaluate.guidance_scale)
     columns = {}
     for k, name in enumerate(scheme.classes):
-        result = restore(model, clean, evaluate.seed, evaluate.sampler, evaluate.steps, evaluate.eta,
+        result = restore(model, clean, evaluate.seed, evaluate.sampler, evaluate.steps.for_task(model.task.name), evaluate.eta,
                          fine=np.full(len(clean), k), guidance=guidance)
         if not columns:
             columns = {"ground truth": result.target, "grayscale input": result.condition}
