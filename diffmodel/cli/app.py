@@ -148,7 +148,7 @@ def colorize(
     is 1 when any failed. Existing files in OUT are kept unless --overwrite; an input is never replaced.
     """
     model = _load_for(checkpoint, "colorize", sampler, device)
-    steps = steps or photos.DEFAULT_STEPS.colorization
+    steps = steps or photos.DEFAULT_STEPS.for_task(model.task.name)
     fine, steer = _class_request(model, checkpoint, class_name, guidance, guidance_scale)
     paths = _expand(inputs)
     targets = plan_outputs(out, paths, samples, overwrite)
@@ -200,7 +200,7 @@ def inpaint(
     if (mask is None) == (box is None):
         fail("give the hole as --mask MASK.png or as --box X,Y,W,H (one of them)")
     model = _load_for(checkpoint, "inpaint", sampler, device)
-    steps = steps or photos.DEFAULT_STEPS.inpainting
+    steps = steps or photos.DEFAULT_STEPS.for_task(model.task.name)
     targets = plan_outputs(out, [image], samples, overwrite, also_read=[mask] if mask else [])
     try:
         photo = photos.read_photo(image)

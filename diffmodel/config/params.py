@@ -248,9 +248,9 @@ class SamplingSteps:
         return getattr(self, task)
 
     def validate(self, key: str) -> None:
-        for task in ("inpainting", "colorization"):
-            if self.for_task(task) < 1:
-                raise ConfigError(f"{key}.{task}: must be at least 1, got {self.for_task(task)}")
+        for task in dataclasses.fields(self):
+            if self.for_task(task.name) < 1:
+                raise ConfigError(f"{key}.{task.name}: must be at least 1, got {self.for_task(task.name)}")
 
 
 @dataclass(frozen=True)
