@@ -285,8 +285,29 @@ def test_load_inception_names_a_missing_weights_path(tmp_path):
 def test_load_inception_reports_an_unreadable_weights_file(tmp_path):
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a checkpoint")
-    with pytest.raises(metrics.FIDUnavailable, match="unreadable"):
+    with pytest.raises(metrics.FIDUnavailable, match="unreadable") as refused:
         metrics.load_inception(str(broken))
+    try:  # the reason names torch's own error, in one line
+        torch.load(broken, weights_only=True)
+    except Exception as err:
+        first_words = " ".join(str(err).split())[:40]
+        assert f"({type(err).__name__}: {first_words}" in str(refused.value)
+        assert "\n" not in str(refused.value)
+
+
+def test_a_long_reason_is_one_line_of_at_most_120_characters():
+    assert metrics._short(ValueError("a  b\n\tc")) == "a b c"
+    exactly = "x" * 120
+    assert metrics._short(ValueError(exactly)) == exactly
+    longer = metrics._short(ValueError("y" * 121))
+    assert len(longer) == 120 and longer == "y" * 117 + "..."
+
+
+def test_the_weights_are_looked_for_where_torch_hub_downloads_them(monkeypatch, tmp_path):
+    """torch.hub.load_state_dict_from_url (which pytorch-fid downloads with) saves to $TORCH_HOME/hub/checkpoints/."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    filename = os.path.basename(fid_inception.FID_WEIGHTS_URL)
+    assert metrics.inception_cache_path() == os.path.join(str(tmp_path), "hub", "checkpoints", filename)
 
 
 def test_load_inception_uses_the_torch_hub_cache(monkeypatch, tmp_path):

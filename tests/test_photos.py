@@ -223,11 +223,14 @@ def test_an_existing_output_is_kept_unless_overwrite_is_asked(models, tmp_path):
 
 @pytest.mark.parametrize("dtype", ["<u2", ">u2"])  # I;16 and I;16B
 def test_sixteen_bit_gray_is_scaled_to_eight_bits_and_rounded(tmp_path, dtype):
-    deep = Image.fromarray(np.array([[0, 257, 32767, 32768, 65535]], dtype=dtype))
+    deep = Image.fromarray(np.array([[0, 257, 32767, 32768, 65407, 65535]], dtype=dtype))
     assert deep.mode in ("I;16", "I;16B")
     deep.save(tmp_path / "deep.tif")
-    # v * 255 / 65535 = v / 257, rounded half up: 0, 1, 127.498 -> 127, 127.502 -> 128, 255
-    assert photos.read_photo(tmp_path / "deep.tif")[0, :, 0].tolist() == [0, 1, 127, 128, 255]
+    # v * 255 / 65535 = v / 257, rounded half up: 0, 1, 127.498 -> 127, 127.502 -> 128, 254.502 -> 255, 255
+    assert photos.read_photo(tmp_path / "deep.tif")[0, :, 0].tolist() == [0, 1, 127, 128, 255, 255]
+    # a dark 16-bit photo is still 16-bit: 100 / 257 = 0.39 -> 0, 200 / 257 = 0.78 -> 1, 255 / 257 -> 1
+    Image.fromarray(np.array([[0, 100, 200, 255]], dtype=dtype)).save(tmp_path / "dark.tif")
+    assert photos.read_photo(tmp_path / "dark.tif")[0, :, 0].tolist() == [0, 0, 1, 1]
 
 
 def test_thirty_two_bit_gray_is_scaled_only_when_it_exceeds_eight_bits(tmp_path):
@@ -235,6 +238,10 @@ def test_thirty_two_bit_gray_is_scaled_only_when_it_exceeds_eight_bits(tmp_path)
     Image.fromarray(np.array([[0, 256, 65535]], np.int32)).save(tmp_path / "sixteen.tif")
     assert photos.read_photo(tmp_path / "eight.tif")[0, :, 0].tolist() == [0, 100, 255]  # already 0-255: kept
     assert photos.read_photo(tmp_path / "sixteen.tif")[0, :, 0].tolist() == [0, 1, 255]  # 256 / 257 + 0.5 -> 1
+    Image.fromarray(np.array([[0, 128, 256]], np.int32)).save(tmp_path / "just_over.tif")
+    assert photos.read_photo(tmp_path / "just_over.tif")[0, :, 0].tolist() == [0, 0, 1]  # 256 > 255: 16-bit
+    Image.fromarray(np.array([[-5, 0, 70000]], np.int32)).save(tmp_path / "outside.tif")
+    assert photos.read_photo(tmp_path / "outside.tif")[0, :, 0].tolist() == [0, 0, 255]  # 70000 / 257 = 272: white
 
 
 def test_transparency_of_every_kind_is_composited_on_white(tmp_path):
@@ -246,6 +253,14 @@ def test_transparency_of_every_kind_is_composited_on_white(tmp_path):
     gray_alpha.save(tmp_path / "la.png")
     # black at alpha a over white: 255 * (1 - a / 255) -> 255, 0, 153
     assert np.abs(photos.read_photo(tmp_path / "la.png")[0, :, 0].astype(int) - [255, 0, 153]).max() <= 1
+    # blue at alpha 102 over white: 255 * (1 - 0.4) = 153 in red and green
+    Image.fromarray(np.array([[[0, 0, 255, 102]]], np.uint8), mode="RGBA").save(tmp_path / "rgba.png")
+    assert np.abs(photos.read_photo(tmp_path / "rgba.png")[0, 0].astype(int) - [153, 153, 255]).max() <= 1
+    # a colour key (PNG tRNS) in an RGB or a gray image: that colour, and only it, is transparent
+    Image.fromarray(np.array([[[200, 0, 0], [200, 0, 1]]], np.uint8)).save(tmp_path / "key.png", transparency=(200, 0, 0))
+    assert photos.read_photo(tmp_path / "key.png")[0].tolist() == [[255, 255, 255], [200, 0, 1]]
+    Image.fromarray(np.array([[7, 8]], np.uint8)).save(tmp_path / "gray_key.png", transparency=7)
+    assert photos.read_photo(tmp_path / "gray_key.png")[0].tolist() == [[255, 255, 255], [8, 8, 8]]
 
 
 def ycbcr_601(rgb) -> tuple[float, float, float]:
@@ -257,7 +272,9 @@ def ycbcr_601(rgb) -> tuple[float, float, float]:
 def test_the_colour_goes_under_the_photos_luminance_scaled_down_only_as_far_as_the_gamut_needs():
     rng = np.random.default_rng(0)
     cases = [(128, (200, 60, 40)), (250, (255, 0, 0)), (10, (0, 0, 255)), (0, (0, 255, 0)), (128, (128, 128, 128)),
-             *((int(rng.integers(0, 256)), tuple(int(v) for v in rng.integers(0, 256, 3))) for _ in range(40))]
+             *((int(rng.integers(0, 256)), tuple(int(v) for v in rng.integers(0, 256, 3))) for _ in range(40)),
+             # at the gamut's ends a faint colour already leaves [0, 255]: chroma of a fraction of a level
+             *((luma, tuple(int(v) for v in 128 + rng.integers(-2, 3, 3))) for luma in (0, 1, 254, 255) for _ in range(10))]
     for luma, colour in cases:
         _, cb, cr = ycbcr_601(colour)
         offset = np.array([1.402 * cr, -0.344136 * cb - 0.714136 * cr, 1.772 * cb])  # what Cb, Cr add to R, G, B
@@ -271,10 +288,10 @@ def test_the_colour_goes_under_the_photos_luminance_scaled_down_only_as_far_as_t
         for _ in range(60):
             middle = (low + high) / 2
             low, high = (middle, high) if fits(middle) and low < 1 else (low, middle)
-        expected = np.floor(np.clip(luma + low * offset + 0.5, 0, 255))
+        exact = np.clip(luma + low * offset, 0, 255)
         out = photos.with_chroma(np.full((6, 4, 3), luma, np.uint8), np.full((2, 2, 3), colour, np.uint8))
         assert out.shape == (6, 4, 3)
-        assert np.abs(out.astype(float) - expected).max() <= 1, (luma, colour, out[0, 0], expected)
+        assert np.abs(out.astype(float) - exact).max() <= 0.5 + 1e-6, (luma, colour, out[0, 0], exact)  # the nearest level
 
 
 def test_the_context_window_follows_the_documented_rule():
@@ -293,6 +310,16 @@ def test_the_context_window_follows_the_documented_rule():
     assert window((101, 300), slice(30, 60), slice(100, 120)) == (0, 60, 101, 101)
     # a hole as tall as the photo still fits a square of the photo's height
     assert window((100, 200), slice(0, 100), slice(50, 60)) == (0, 5, 100, 100)
+    # a tall photo: the narrower side, 101 columns, bounds it; rows centred on 115: 115 - 101 // 2 = 65
+    assert window((400, 101), slice(100, 130), slice(30, 60)) == (65, 0, 101, 101)
+
+
+def test_resize_uses_the_filter_it_is_given():
+    small = np.array([[0, 255], [90, 30]], np.uint8)
+    blocks = np.kron(small, np.ones((2, 3), np.uint8))  # nearest, 2 x 3 up: each pixel a block
+    assert np.array_equal(photos.resize(np.repeat(small[..., None], 3, -1), 6, 4, Image.Resampling.NEAREST)[..., 0], blocks)
+    assert np.array_equal(photos.resize(small.astype(np.float64) / 7, 6, 4, Image.Resampling.NEAREST),
+                          (blocks / 7).astype(np.float32))
 
 
 def test_box_and_mask_holes_are_exactly_the_pixels_given(tmp_path):
@@ -341,3 +368,44 @@ def test_the_sampling_settings_and_labels_reach_the_sampler(models, monkeypatch)
     assert default["labels"][0].tolist() == [NO_LABEL]
     assert torch.equal(given["mask"], torch.ones(2, 1, SIZE, SIZE)) and not given["known"].any()
 
+
+
+def test_the_inpainting_model_sees_the_known_pixels_and_noise_in_every_pixel_the_hole_touches(models, monkeypatch):
+    """A 64 px photo, one colour outside an unaligned hole: the window is the whole photo, brought to the
+    model's 16 px by 4 x 4 blocks. Known: that colour exactly (the hole is filled with the mean known colour
+    before resizing, so nothing of it smears out), 0 where generated; the condition adds noise there that
+    does not depend on the photo; the sampler runs inpainting's defaults."""
+    spy = Spy()
+    monkeypatch.setattr(photos, "sample", spy)
+    model = load_model(models / "inpainter")
+    hole = photos.box_hole((64, 64), (5, 17, 17, 16))  # columns 5-21, rows 17-32
+    assert photos.context_window(hole, SIZE) == (0, 0, 64, 64)
+    colours = [(200, 40, 90), (20, 220, 60)]
+    for colour in colours:
+        picture = np.empty((64, 64, 3), np.uint8)
+        picture[:] = colour
+        picture[hole] = (255, 0, 255)  # what the user wants removed
+        photos.inpaint(model, picture, hole, seed=5)
+    expected_mask = torch.tensor([[hole[4 * i : 4 * i + 4, 4 * j : 4 * j + 4].any() for j in range(16)] for i in range(16)])
+    assert expected_mask.sum() == 25  # blocks 1-5 across, 4-8 down
+    for call, colour in zip(spy.calls, colours):
+        assert (call["sampler"], call["steps"]) == ("ddim", 50)  # inpainting's default steps
+        mask = call["mask"][0, 0].bool()
+        assert torch.equal(mask, expected_mask)
+        level = torch.tensor(colour, dtype=torch.float32)[:, None] / 127.5 - 1
+        assert torch.allclose(call["known"][0][:, ~mask], level.expand(3, int((~mask).sum())), atol=1e-6)
+        assert torch.equal(call["known"][0][:, mask], torch.zeros(3, 25))
+        assert torch.equal(call["condition"][0][:, ~mask], call["known"][0][:, ~mask])
+    noise = [call["condition"][0][:, call["mask"][0, 0].bool()] for call in spy.calls]
+    assert torch.equal(noise[0], noise[1]) and torch.isfinite(noise[0]).all() and noise[0].std() > 0.5
+
+
+def test_a_hole_over_the_whole_photo_leaves_no_known_pixel_and_no_warning(models, monkeypatch):
+    import warnings
+
+    spy = Spy()
+    monkeypatch.setattr(photos, "sample", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a mean of no known pixels would warn (and be NaN)
+        photos.inpaint(load_model(models / "inpainter"), photo(40, 40), np.ones((40, 40), bool), seed=0, steps=2)
+    assert torch.equal(spy.calls[0]["mask"], torch.ones(1, 1, SIZE, SIZE)) and not spy.calls[0]["known"].any()

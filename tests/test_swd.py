@@ -104,3 +104,24 @@ def test_swd_is_blind_to_a_per_channel_scale_and_shift_of_both_sets(faces):
     shift = torch.tensor([0.1, -0.2, 0.0], dtype=torch.float64).view(1, 3, 1, 1)
     assert swd(real * scale + shift, fake * scale + shift) == pytest.approx(swd(real, fake), rel=1e-9)
     assert swd(real, fake) == swd(real, fake, seed=0) != swd(real, fake, seed=1)
+
+
+def test_swd_of_a_colour_shift_is_the_mean_over_levels_of_the_shift_projected_on_random_directions():
+    """fake = real + c in the red channel: every band-pass level is unchanged (the blur keeps a constant), so
+    of the two levels of 32 px images only the 16 px low-pass rest moves. There each 7x7 patch's 49 red
+    entries shift by c / sigma (sigma: the real set's red std at that level, which normalises both), a shift
+    of length 7 c / sigma in 147 dimensions, and along a uniform unit direction u the 1-D W1 is |shift . u|:
+    SWD = 1000 * (0 + 7 c / sigma * E|u_1|) / 2 levels, E|u_1| = G(d/2) / (sqrt(pi) G((d+1)/2)), d = 147."""
+    import math
+
+    generator = torch.Generator().manual_seed(3)
+    real = 0.3 * torch.randn(64, 3, 32, 32, generator=generator, dtype=torch.float64)
+    fake = real.clone()
+    fake[:, 0] += 0.05
+    levels = laplacian_pyramid(real)
+    assert len(levels) == 2
+    sigma = levels[-1][:, 0].std().item()
+    d = 3 * PATCH_SIZE**2
+    mean_abs_u1 = math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
+    expected = 1000 * (PATCH_SIZE * 0.05 / sigma * mean_abs_u1) / 2
+    assert swd(real, fake) == pytest.approx(expected, rel=0.12)  # 4 x 128 random directions: about 3 % noise

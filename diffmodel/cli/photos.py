@@ -39,29 +39,25 @@ def read_photo(path: Path) -> np.ndarray:
     16-bit scaled to 8, transparency composited on white, CMYK/palette/gray converted."""
     with Image.open(path) as image:
         image = ImageOps.exif_transpose(image)
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit (or 32-bit integer) gray
-            values = np.asarray(image, dtype=np.float64)
+        if image.mode == "I" or image.mode.startswith("I;16"):  # 16-bit (or 32-bit integer) gray
+            values = np.asarray(image)
             top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
             image = Image.fromarray(np.clip(values / top * 255 + 0.5, 0, 255).astype(np.uint8))
-        if image.mode == "P" and "transparency" in image.info:
-            image = image.convert("RGBA")
-        if image.mode in ("RGBA", "LA", "PA"):
-            rgba = image.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(white, rgba)
+        if image.has_transparency_data:  # an alpha channel, a transparent palette entry or a colour key
+            image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
         return np.asarray(image.convert("RGB"))
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Y (0-255, float) of uint8 RGB."""
-    return rgb.astype(np.float64) @ TO_YCBCR[0]
+    return rgb @ TO_YCBCR[0]
 
 
 def resize(pixels: np.ndarray, width: int, height: int, resample=Image.Resampling.LANCZOS) -> np.ndarray:
     """uint8 (H, W, 3) or float (H, W) resized; floats keep their precision (Pillow mode F)."""
     if pixels.dtype == np.uint8:
         return np.asarray(Image.fromarray(pixels).resize((width, height), resample))
-    return np.asarray(Image.fromarray(pixels.astype(np.float32), mode="F").resize((width, height), resample))
+    return np.asarray(Image.fromarray(pixels.astype(np.float32)).resize((width, height), resample))  # mode F
 
 
 def _sample(model: LoadedModel, condition: torch.Tensor, mask: torch.Tensor, known: torch.Tensor, seed: int,
@@ -91,14 +87,14 @@ def colorize(model: LoadedModel, photos: list[np.ndarray], seed: int, sampler: s
 def with_chroma(photo: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """`photo`'s own luminance under `colour`'s chroma, upsampled to the photo's size."""
     height, width = photo.shape[:2]
-    chroma = colour.astype(np.float64) @ TO_YCBCR[1:].T  # (h, w, 2): Cb, Cr around 0
+    chroma = colour @ TO_YCBCR[1:].T  # (h, w, 2): Cb, Cr around 0
     planes = np.stack([resize(chroma[..., k], width, height, Image.Resampling.BICUBIC) for k in range(2)], axis=-1)
     luma = luminance(photo)[..., None]
     offset = planes @ TO_RGB[:, 1:].T  # what the chroma adds to R, G, B; it adds nothing to Y
     # where full chroma would leave [0, 255], scale it down just enough (clipping would change Y)
     room = np.where(offset > 0, (255 - luma) / np.maximum(offset, 1e-9), luma / np.maximum(-offset, 1e-9))
     scale = np.clip(room.min(axis=-1, keepdims=True), 0, 1)
-    return np.clip(luma + scale * offset + 0.5, 0, 255).astype(np.uint8)
+    return (luma + scale * offset + 0.5).astype(np.uint8)  # in [0, 255] by the scale: rounded, never clipped
 
 
 def context_window(hole: np.ndarray, model_size: int) -> tuple[int, int, int, int]:
@@ -131,7 +127,7 @@ def inpaint(model: LoadedModel, photo: np.ndarray, hole: np.ndarray, seed: int, 
     known[window_hole] = window[~window_hole].mean(axis=0).round() if (~window_hole).any() else 128
     clean = to_tensor(resize(known, size, size)[None])
     # a model pixel is generated when any of the hole falls in it
-    mask = torch.from_numpy(resize(window_hole.astype(np.float32), size, size, Image.Resampling.BOX) > 0).float()[None, None]
+    mask = torch.from_numpy(resize(window_hole, size, size, Image.Resampling.BOX) > 0).float()[None, None]
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed + 10**6))
     condition = clean * (1 - mask) + noise * mask
     filled = to_uint8(_sample(model, condition, mask, clean * (1 - mask), seed, sampler, steps))[0]
