@@ -240,8 +240,8 @@ def test_thirty_two_bit_gray_is_scaled_only_when_it_exceeds_eight_bits(tmp_path)
     assert photos.read_photo(tmp_path / "sixteen.tif")[0, :, 0].tolist() == [0, 1, 255]  # 256 / 257 + 0.5 -> 1
     Image.fromarray(np.array([[0, 128, 256]], np.int32)).save(tmp_path / "just_over.tif")
     assert photos.read_photo(tmp_path / "just_over.tif")[0, :, 0].tolist() == [0, 0, 1]  # 256 > 255: 16-bit
-    Image.fromarray(np.array([[-5, 0, 70000]], np.int32)).save(tmp_path / "outside.tif")
-    assert photos.read_photo(tmp_path / "outside.tif")[0, :, 0].tolist() == [0, 0, 255]  # 70000 / 257 = 272: white
+    Image.fromarray(np.array([[-70000, 0, 70000]], np.int32)).save(tmp_path / "outside.tif")
+    assert photos.read_photo(tmp_path / "outside.tif")[0, :, 0].tolist() == [0, 0, 255]  # +-70000 / 257 = +-272: clipped
 
 
 def test_transparency_of_every_kind_is_composited_on_white(tmp_path):
@@ -275,7 +275,12 @@ def test_the_colour_goes_under_the_photos_luminance_scaled_down_only_as_far_as_t
              *((int(rng.integers(0, 256)), tuple(int(v) for v in rng.integers(0, 256, 3))) for _ in range(40)),
              # at the gamut's ends a faint colour already leaves [0, 255]: chroma of a fraction of a level
              *((luma, tuple(int(v) for v in 128 + rng.integers(-2, 3, 3))) for luma in (0, 1, 254, 255) for _ in range(10))]
-    for luma, colour in cases:
+    cases = [((luma,) * 3, colour) for luma, colour in cases]
+    # photos whose luminance is a fraction of a level from the ends: 254.66 and 0.34, under chroma of under a level
+    cases += [(pixel, tuple(int(v) for v in 128 + rng.integers(-1, 2, 3))) for pixel in ((255, 255, 252), (0, 0, 3))
+              for _ in range(10)]
+    for pixel, colour in cases:
+        luma = ycbcr_601(pixel)[0]
         _, cb, cr = ycbcr_601(colour)
         offset = np.array([1.402 * cr, -0.344136 * cb - 0.714136 * cr, 1.772 * cb])  # what Cb, Cr add to R, G, B
 
@@ -289,7 +294,7 @@ def test_the_colour_goes_under_the_photos_luminance_scaled_down_only_as_far_as_t
             middle = (low + high) / 2
             low, high = (middle, high) if fits(middle) and low < 1 else (low, middle)
         exact = np.clip(luma + low * offset, 0, 255)
-        out = photos.with_chroma(np.full((6, 4, 3), luma, np.uint8), np.full((2, 2, 3), colour, np.uint8))
+        out = photos.with_chroma(np.full((6, 4, 3), pixel, np.uint8), np.full((2, 2, 3), colour, np.uint8))
         assert out.shape == (6, 4, 3)
         assert np.abs(out.astype(float) - exact).max() <= 0.5 + 1e-6, (luma, colour, out[0, 0], exact)  # the nearest level
 
@@ -334,6 +339,8 @@ def test_box_and_mask_holes_are_exactly_the_pixels_given(tmp_path):
     Image.fromarray(np.array([[255, 0], [0, 255]], np.uint8)).save(tmp_path / "small.png")
     block = np.kron(np.array([[1, 0], [0, 1]]), np.ones((2, 3))).astype(bool)  # nearest: whole blocks, no blur
     assert np.array_equal(photos.mask_hole(tmp_path / "small.png", (4, 6)), block)
+    Image.fromarray(np.array([[130, 0, 130]], np.uint8)).save(tmp_path / "faint.png")  # a smooth filter would
+    assert photos.mask_hole(tmp_path / "faint.png", (1, 9)).tolist() == [[True] * 3 + [False] * 3 + [True] * 3]  # erode it
 
 
 class Spy:

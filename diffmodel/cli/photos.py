@@ -54,7 +54,7 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 
 def resize(pixels: np.ndarray, width: int, height: int, resample=Image.Resampling.LANCZOS) -> np.ndarray:
-    """uint8 (H, W, 3) or float (H, W) resized; floats keep their precision (Pillow mode F)."""
+    """uint8 (H, W, 3) resized as it is; any other (H, W) array (floats, a bool mask) as float32 (Pillow mode F)."""
     if pixels.dtype == np.uint8:
         return np.asarray(Image.fromarray(pixels).resize((width, height), resample))
     return np.asarray(Image.fromarray(pixels.astype(np.float32)).resize((width, height), resample))  # mode F
