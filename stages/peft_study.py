@@ -3,7 +3,8 @@ transfers of the chain, at an equal step budget (params adapt's epochs, batch an
 with its own learning rate and seed, scored on the same test images as the chain.
 
     run TRANSFER METHOD LR SEED   trains models/study/KEY from the transfer's parent, scores it,
-                                  writes reports/peft_study/runs/KEY.json
+                                  writes reports/peft_study/runs/KEY.json; --epochs N for an
+                                  equal-time run (the epochs full fine-tuning's time buys the method)
     table                         reports/peft_study/table.md and summary.json from every run
 
 The transfers are the chain's: `faces` adapts the inpainting base to face colorization (task
@@ -40,8 +41,9 @@ RUNS = Path("reports/peft_study/runs")
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 
-def run_key(transfer: str, method: str, lr: float, seed: int, rank: int | None = None) -> str:
-    return f"{transfer}-{method}{'' if rank is None else f'-r{rank}'}-lr{lr:g}-seed{seed}"
+def run_key(transfer: str, method: str, lr: float, seed: int, rank: int | None = None, epochs: int | None = None) -> str:
+    return (f"{transfer}-{method}{'' if rank is None else f'-r{rank}'}-lr{lr:g}-seed{seed}"
+            f"{'' if epochs is None else f'-epochs{epochs}'}")
 
 
 @app.command()
@@ -52,6 +54,7 @@ def run(
     lr: float = typer.Argument(..., help="Learning rate."),
     seed: int = typer.Argument(..., help="Training seed (adapt.seed for this run)."),
     rank: Optional[int] = typer.Option(None, help="LoRA rank (default: adapt.lora_rank); alpha scales with it."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Epochs instead of adapt.epochs: an equal-time run, not an equal-step one."),
     params_file: Path = PARAMS_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
@@ -66,7 +69,9 @@ def run(
     schedule = dataclasses.replace(params.adapt, method=method, lr=lr, seed=seed)
     if rank is not None:  # alpha / rank stays the default's scale
         schedule = dataclasses.replace(schedule, lora_rank=rank, lora_alpha=params.adapt.lora_alpha * rank / params.adapt.lora_rank)
-    key = run_key(transfer, method, lr, seed, rank)
+    if epochs is not None:
+        schedule = dataclasses.replace(schedule, epochs=epochs)
+    key = run_key(transfer, method, lr, seed, rank, epochs)
     job = TrainJob(name=key, stage="study/dvc.yaml", task=chain.task, domain=chain.domain,
                    data_dir=chain.data_directory(PREPARED_DATA), out_dir=MODELS_DIR / "study" / key,
                    model=params.model, diffusion=params.diffusion, schedule=schedule,
@@ -85,6 +90,7 @@ def run(
                             progress=not quiet, desc=f"evaluate {key}")
     meta, timings = model.meta, model.meta.timings()
     record = {"transfer": transfer, "method": method, "lr": lr, "seed": seed, "lora_rank": schedule.lora_rank if method == "lora" else None,
+              "budget": "equal_steps" if epochs is None else "equal_time", "epochs": schedule.epochs,
               "scores": result.metrics, "timings": timings, "steps": meta.step,
               "seconds_per_step": round(timings["total_seconds"] / meta.step, 5),
               "trainable": meta.trainable, "weights_bytes": (job.out_dir / WEIGHTS).stat().st_size}
@@ -94,18 +100,20 @@ def run(
 
 
 def summarise(runs: list[dict]) -> dict:
-    """Per transfer, per (method, rank, lr): the seeds' mean scores; the learning rate each method does best
-    with (lowest mean validation loss); and each setting's share of full fine-tuning's PSNR gain over the input."""
+    """Per transfer, per (method, rank, lr, budget): the seeds' mean scores; the learning rate each method
+    does best with at equal steps (lowest mean validation loss); and each setting's share of full
+    fine-tuning's PSNR gain over the input (full at equal steps: the reference of both budgets)."""
     summary = {}
     for transfer in TRANSFERS:
         mine = [r for r in runs if r["transfer"] == transfer]
         settings: dict[tuple, list[dict]] = {}
-        for r in mine:
-            settings.setdefault((r["method"], r["lora_rank"], r["lr"]), []).append(r)
+        for r in mine:  # runs written before equal-time runs existed were all equal-step ones
+            budget = r.get("budget", "equal_steps")
+            settings.setdefault((r["method"], r["lora_rank"], r["lr"], budget), []).append(r)
         rows = []
-        for (method, rank, lr), group in sorted(settings.items(), key=lambda item: (METHODS.index(item[0][0]), item[0][1] or 0, item[0][2])):
+        for (method, rank, lr, budget), group in sorted(settings.items(), key=lambda item: setting_order(*item[0])):
             rows.append({
-                "method": method, "lora_rank": rank, "lr": lr, "seeds": sorted(r["seed"] for r in group),
+                "method": method, "lora_rank": rank, "lr": lr, "budget": budget, "seeds": sorted(r["seed"] for r in group),
                 "psnr": round(statistics.fmean([r["scores"]["psnr"] for r in group]), 2),
                 "psnr_spread": round(max(r["scores"]["psnr"] for r in group) - min(r["scores"]["psnr"] for r in group), 2),
                 "swd": round(statistics.fmean([r["scores"]["swd"] for r in group]), 1),
@@ -117,7 +125,7 @@ def summarise(runs: list[dict]) -> dict:
                 "weights_bytes": group[0]["weights_bytes"],
                 "peak_memory_mb": round(statistics.fmean([r["timings"]["peak_memory_mb"] for r in group]), 0),
             })
-        full = [row for row in rows if row["method"] == "full"]
+        full = [row for row in rows if row["method"] == "full" and row["budget"] == "equal_steps"]
         reference = max(full, key=lambda row: row["psnr"]) if full else None
         for row in rows:
             if reference:
@@ -126,11 +134,20 @@ def summarise(runs: list[dict]) -> dict:
                 row["stored_percent"] = round(100 * row["weights_bytes"] / reference["weights_bytes"], 2)
         best = {}
         for row in rows:
-            name = row["method"] if row["lora_rank"] is None else f"{row['method']} r{row['lora_rank']}"
-            if name not in best or row["val_loss"] < best[name]["val_loss"]:
+            name = setting_name(row)
+            if row["budget"] == "equal_steps" and (name not in best or row["val_loss"] < best[name]["val_loss"]):
                 best[name] = row
         summary[transfer] = {"rows": rows, "best_lr": {name: row["lr"] for name, row in best.items()}}
     return summary
+
+
+def setting_order(method: str, rank: int | None, lr: float, budget: str) -> tuple:
+    """Equal-step rows first, then equal-time ones; each in METHODS' order, then rank and learning rate."""
+    return budget != "equal_steps", METHODS.index(method), rank or 0, lr
+
+
+def setting_name(row: dict) -> str:
+    return row["method"] if row["lora_rank"] is None else f"{row['method']} r{row['lora_rank']}"
 
 
 def markdown(summary: dict) -> str:
@@ -138,17 +155,21 @@ def markdown(summary: dict) -> str:
              "Each run: params adapt's epochs and batch (an equal step budget), from the chain's parent, scored on",
              "the chain's test images; a row is the mean over its seeds (spread: max - min PSNR). gain share: the",
              "share of full fine-tuning's PSNR gain over the grayscale input the method recovers. stored: weights",
-             "file bytes against full fine-tuning's. Made by `dvc repro study/dvc.yaml` (stages/peft_study.py).", ""]
+             "file bytes against full fine-tuning's. Rows marked 'equal time' train the epochs full fine-tuning's",
+             "time buys the method (study/dvc.yaml, stage equal_time). Made by `dvc repro study/dvc.yaml` (stages/peft_study.py).", ""]
     for transfer, part in summary.items():
         floor = part["rows"][0]["input_psnr"] if part["rows"] else None
         lines += [f"## {transfer} ({'task transfer: from the inpainting base' if transfer == 'faces' else 'domain transfer: from colorize_faces'}); "
                   f"grayscale input {floor} dB", "",
-                  "| method | lr | seeds | PSNR | spread | SWD | val loss | gain share | trainable % | stored % | s/step | peak MB |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| method | lr | seeds | steps | PSNR | spread | SWD | val loss | gain share | trainable % | stored % | s/step | peak MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in part["rows"]:
-            name = row["method"] if row["lora_rank"] is None else f"{row['method']} r{row['lora_rank']}"
-            chosen = " *" if part["best_lr"].get(name) == row["lr"] else ""
-            lines.append(f"| {name}{chosen} | {row['lr']:g} | {len(row['seeds'])} | {row['psnr']:.2f} | {row['psnr_spread']:.2f} "
+            name = setting_name(row)
+            if row["budget"] == "equal_time":
+                name, chosen = f"{name}, equal time", ""
+            else:
+                chosen = " *" if part["best_lr"].get(name) == row["lr"] else ""
+            lines.append(f"| {name}{chosen} | {row['lr']:g} | {len(row['seeds'])} | {row['steps']} | {row['psnr']:.2f} | {row['psnr_spread']:.2f} "
                          f"| {row['swd']:.1f} | {row['val_loss']:.4f} | {row.get('gain_share')} | {row['trainable_percent']:.2f} "
                          f"| {row.get('stored_percent')} | {row['seconds_per_step']:.4f} | {row['peak_memory_mb']:.0f} |")
         lines += ["", "\\* the learning rate with the method's lowest validation loss.", ""]
