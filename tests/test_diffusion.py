@@ -361,3 +361,24 @@ def test_the_loss_of_a_constant_prediction_is_its_mean_error_over_the_hole(loss)
     error = (0.3 - eps).abs() if loss == "l1" else (0.3 - eps) ** 2
     hole = mask.expand_as(y0)
     assert value.item() == pytest.approx((error * hole).sum().item() / hole.sum().item(), rel=1e-6)
+
+
+def test_without_guidance_a_labelled_step_is_one_network_call_on_the_batch_and_guidance_doubles_it():
+    from diffmodel.classes import NO_LABEL
+    from diffmodel.model.diffusion import Guidance, denoise
+
+    calls = []
+
+    def network(x, gamma, labels=None):
+        calls.append((x.shape[0], [t.tolist() for t in labels]))
+        return torch.zeros_like(x)
+
+    x, gamma = torch.zeros(3, 6, 4, 4), torch.ones(3)
+    labels = (torch.tensor([0, 1, 2]), torch.tensor([0, 0, 1]))
+    denoise(network, x, gamma, labels, Guidance())
+    denoise(network, x, gamma, labels, Guidance("superclass", 1.5))
+    denoise(network, x, gamma, labels, Guidance("cfg", 1.5))
+    n = NO_LABEL
+    assert calls == [(3, [[0, 1, 2], [0, 0, 1]]),
+                     (6, [[0, 1, 2, n, n, n], [0, 0, 1, 0, 0, 1]]),  # reference: the superclass alone
+                     (6, [[0, 1, 2, n, n, n], [0, 0, 1, n, n, n]])]  # reference: no label at all

@@ -349,3 +349,19 @@ def test_a_lora_delta_of_the_pipelines_twins_stores_within_10_percent_of_its_num
     content = checkpoint.encode_weights(tensors, meta)
     numbers = sum(t.numel() * t.element_size() for t in tensors.values())
     assert schedule.method == "lora" and len(content) <= 1.10 * numbers, len(content) / numbers
+
+
+def test_lora_a_starts_as_nn_linear_initialises_a_weight_and_in_the_weights_dtype():
+    """Kaiming uniform with a = sqrt(5), nn.Linear's (and HF peft's) default: uniform on +-1 / sqrt(fan_in)."""
+    weight = torch.zeros(6, 16, 3, 3, dtype=torch.float64)  # fan_in 16 * 3 * 3 = 144
+    update = peft.LowRankUpdate(weight, rank=8, alpha=8.0)
+    assert update.lora_a.shape == (8, 144) and update.lora_b.shape == (6, 8)
+    assert update.lora_a.dtype == update.lora_b.dtype == torch.float64
+    bound = 1 / 144**0.5
+    assert 0.97 * bound < update.lora_a.abs().max().item() <= bound  # 1152 draws come within 0.3 % of the bound
+    assert not update.lora_b.any()
+
+
+def test_the_trainable_share_meta_json_records_has_its_documented_keys():
+    share = peft.TrainableShare("lora", 3, 7)
+    assert share.as_dict() == {"method": "lora", "trainable_parameters": 3, "parameters": 7, "trainable_percent": 42.857}

@@ -106,3 +106,13 @@ def test_the_hole_moves_over_exactly_the_jitter_range_and_large_jitter_reaches_t
     wide = Inpainting(jitter=0.5).masks(400, 32, torch.Generator().manual_seed(0))[:, 0].bool()
     wide_tops = wide.any(dim=2).float().argmax(dim=1)
     assert wide_tops.min().item() == 0 and wide_tops.max().item() == 16  # clamped at the borders, not before
+
+
+def test_an_odd_margin_puts_the_unjittered_hole_one_row_above_centre_and_a_tiny_image_still_gets_one_pixel():
+    # 9 px, area 0.25: side round(4.5) = 4, margin 5 -> rows and columns 2-5 (5 // 2), never half a pixel
+    mask = Inpainting(area=0.25, jitter=0.0).masks(1, 9)[0, 0]
+    expected = torch.zeros(9, 9)
+    expected[2:6, 2:6] = 1
+    assert torch.equal(mask, expected)
+    assert Inpainting(area=0.25, jitter=0.0).masks(3, 2).sum(dim=(1, 2, 3)).tolist() == [1, 1, 1]  # side round(1.0) = 1
+    assert Inpainting(area=0.01, jitter=0.0).masks(1, 4).sum().item() == 1  # round(0.4) = 0: at least one pixel
