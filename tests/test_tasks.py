@@ -116,3 +116,12 @@ def test_an_odd_margin_puts_the_unjittered_hole_one_row_above_centre_and_a_tiny_
     assert torch.equal(mask, expected)
     assert Inpainting(area=0.25, jitter=0.0).masks(3, 2).sum(dim=(1, 2, 3)).tolist() == [1, 1, 1]  # side round(1.0) = 1
     assert Inpainting(area=0.01, jitter=0.0).masks(1, 4).sum().item() == 1  # round(0.4) = 0: at least one pixel
+
+
+def test_an_unknown_task_or_guidance_is_refused_naming_every_choice():
+    from diffmodel.model.diffusion import Guidance
+
+    with pytest.raises(ValueError, match=r"^unknown task 'uncrop' \(known: inpainting, colorization\)$"):
+        make_task("uncrop")
+    with pytest.raises(ValueError, match=r"^unknown guidance 'clip' \(choose from none, cfg, superclass\)$"):
+        Guidance("clip")
