@@ -365,3 +365,11 @@ def test_lora_a_starts_as_nn_linear_initialises_a_weight_and_in_the_weights_dtyp
 def test_the_trainable_share_meta_json_records_has_its_documented_keys():
     share = peft.TrainableShare("lora", 3, 7)
     assert share.as_dict() == {"method": "lora", "trainable_parameters": 3, "parameters": 7, "trainable_percent": 42.857}
+    assert peft.trainable_share(nn.Linear(4, 2), "finediffusion").as_dict() == {
+        "method": "finediffusion", "trainable_parameters": 2, "parameters": 10, "trainable_percent": 20.0}  # the bias
+
+
+def test_an_unknown_method_is_refused_naming_every_method():
+    with pytest.raises(ValueError, match=r"^unknown fine-tuning method 'bitfit' \(choose from full, finediffusion, "
+                                         r"finediffusion_time, finediffusion_input, lora\)$"):
+        peft.trainable_names(nn.Linear(4, 2), "bitfit")
