@@ -7,7 +7,7 @@ from pathlib import Path
 
 from records import record
 
-from diffmodel.checkpoints.fingerprint import describe_change, fingerprint_parts
+from diffmodel.checkpoints.fingerprint import describe_change, fingerprint, fingerprint_parts
 from diffmodel.checkpoints.meta import EpochRecord, StateRecord
 from diffmodel.config import TrainConfig, as_plain_dict
 from diffmodel.training.resume import ResumePolicy, epochs_begun, rewound, stale_directories
@@ -41,9 +41,15 @@ def test_the_change_is_named():
     old = parts()
     assert describe_change(old, {**old, "code": {**old["code"], "diffmodel/model/unet.py": "0" * 16}}) == \
         "training code changed (diffmodel/model/unet.py)"
+    fewer = {path: digest for path, digest in old["code"].items() if path != "diffmodel/model/tasks.py"}
+    new_file = {**fewer, "diffmodel/model/unet.py": "0" * 16, "diffmodel/new.py": "1" * 16}
+    assert describe_change(old, {**old, "code": new_file}) == \
+        "training code changed (diffmodel/model/tasks.py, diffmodel/model/unet.py, diffmodel/new.py)"  # gone, changed, new
     assert describe_change({k: v for k, v in old.items() if k != "code"}, old) == \
         "trained by an older version of the code (no code hash)"
     assert describe_change(old, parts(TrainConfig(lr=0.5, dropout=0.2))) == "training params changed (dropout, lr)"
+    older_schedule = {k: v for k, v in old["schedule"].items() if k != "ema_decay"}  # a key this code added since
+    assert describe_change({**old, "schedule": older_schedule}, old) == "training params changed (ema_decay)"
     assert describe_change(old, parts(subsets=[(0, 16)])) == "data subsets changed (data.num_subsets)"
     assert describe_change(old, parts(data="def", parent="123")) == "data changed; parent weights changed"
 
@@ -117,3 +123,11 @@ def test_continuing_takes_the_epochs_and_schedule_asked_now_and_drops_only_newer
 def test_an_epoch_in_progress_counts_as_begun():
     assert epochs_begun(record(epoch=3, batch_in_epoch=0)) == 3
     assert epochs_begun(record(epoch=3, batch_in_epoch=5)) == 4
+
+
+def test_a_fingerprint_is_16_hex_digits_that_do_not_depend_on_the_order_keys_were_written_in():
+    """meta.json written by one Python and read by another (or parts built in another order) must match."""
+    one = {"schedule": {"lr": 0.5, "batch_size": 8}, "data": "abc"}
+    other = {"data": "abc", "schedule": {"batch_size": 8, "lr": 0.5}}
+    assert fingerprint(one) == fingerprint(other) != fingerprint({**one, "data": "abd"})
+    assert len(fingerprint(one)) == 16 and int(fingerprint(one), 16) >= 0
