@@ -10,6 +10,7 @@ from records import record
 from diffmodel.checkpoints.fingerprint import describe_change, fingerprint, fingerprint_parts
 from diffmodel.checkpoints.meta import EpochRecord, StateRecord
 from diffmodel.config import TrainConfig, as_plain_dict
+from diffmodel.training import resume
 from diffmodel.training.resume import ResumePolicy, epochs_begun, rewound, stale_directories
 
 JOB = {"task": "inpainting", "domain": "faces", "architecture": {}, "diffusion": {}}
@@ -131,3 +132,31 @@ def test_a_fingerprint_is_16_hex_digits_that_do_not_depend_on_the_order_keys_wer
     other = {"data": "abc", "schedule": {"batch_size": 8, "lr": 0.5}}
     assert fingerprint(one) == fingerprint(other) != fingerprint({**one, "data": "abd"})
     assert len(fingerprint(one)) == 16 and int(fingerprint(one), 16) >= 0
+
+
+def test_an_unreadable_record_is_set_aside_with_the_reason_and_how_to_delete_it(tmp_path):
+    out = tmp_path / "models/base"
+    out.mkdir(parents=True)
+    (out / "meta.json").write_text("not json")
+    messages = []
+    ResumePolicy("base", out, TrainConfig(), "c" * 16, parts(), lambda: record(), messages.append).find()
+    [aside] = stale_directories(out)
+    assert messages == [f"base: no readable meta.json; starting fresh, old state moved to {aside} (`rm -r {aside}` deletes it)"]
+
+
+def test_a_run_killed_in_its_last_epoch_continues_and_one_past_the_epochs_asked_is_set_aside(tmp_path, monkeypatch):
+    """Epochs begun (finished ones plus one in progress) may reach the epochs asked, not pass them."""
+    state = {"step": 11}
+    monkeypatch.setattr(resume.store, "load_state", lambda directory, meta, log=print: state)
+    out = tmp_path / "models/base"
+    messages = []
+    for epoch, kept in ((2, True), (3, False)):  # both mid-epoch: 3 and 4 epochs begun, 3 asked
+        record(epoch=epoch, step=11, batch_in_epoch=3, history=[row(e) for e in range(1, epoch + 1)]).write(out)
+        meta, resumed = ResumePolicy("base", out, TrainConfig(epochs=3), "f" * 16, {}, lambda: record(step=0),
+                                     messages.append).find()
+        assert (resumed is state, meta.step == 11, out.exists()) == (kept, kept, kept)
+    assert messages[-1].startswith("base: it was trained for more than the 3 epochs now asked; starting fresh")
+
+
+def test_parts_that_agree_though_the_fingerprints_differ_still_give_a_reason():
+    assert describe_change(parts(), parts()) == "settings changed"
