@@ -160,3 +160,13 @@ def test_a_run_killed_in_its_last_epoch_continues_and_one_past_the_epochs_asked_
 
 def test_parts_that_agree_though_the_fingerprints_differ_still_give_a_reason():
     assert describe_change(parts(), parts()) == "settings changed"
+
+
+def test_a_missing_resume_state_is_reported_through_the_jobs_log_then_the_run_set_aside(tmp_path):
+    out = tmp_path / "models/base"
+    record(epoch=1, step=5, batch_in_epoch=2, states=[StateRecord("state-5.pt", "0" * 64, 1, 5)]).write(out)
+    messages = []
+    meta, state = ResumePolicy("base", out, TrainConfig(epochs=3), "f" * 16, {}, lambda: record(step=0), messages.append).find()
+    assert state is None and meta.step == 0
+    assert messages[0] == f"resume state {out / 'state-5.pt'} is missing; trying an older one"
+    assert messages[-1].startswith("base: no intact resume state; starting fresh, old state moved to ")
