@@ -3,12 +3,15 @@ the hash of their code - which comments and docstrings do not change."""
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from diffmodel.checkpoints.source_code import code_digest, imported_files, relative_path, source_hashes
+import diffmodel
+from diffmodel.checkpoints.source_code import code_digest, imported_files, module_file, relative_path, source_hashes
 
 
 @pytest.fixture
@@ -30,7 +33,8 @@ def package(tmp_path, monkeypatch):
         "pkg/absolute.py": "x = 1\n",
         "pkg/lazy.py": "y = 1\n",
         "pkg/unused.py": "import pkg.main\n",
-        "pkg/sub/__init__.py": "",
+        "pkg/sub/__init__.py": "from .only_by_init import w\n",  # relative to the package itself, not its parent
+        "pkg/sub/only_by_init.py": "w = 1\n",
         "pkg/sub/deep.py": "from ..shared import z\nthing = z\n",
     }
     for name, text in files.items():
@@ -45,8 +49,15 @@ def package(tmp_path, monkeypatch):
 
 def test_every_import_form_is_followed_and_nothing_else(package):
     found = imported_files("pkg.main", packages=("pkg",))
-    assert set(found) == {"pkg", "pkg.main", "pkg.helper", "pkg.shared", "pkg.absolute", "pkg.lazy", "pkg.sub", "pkg.sub.deep"}
+    assert set(found) == {"pkg", "pkg.main", "pkg.helper", "pkg.shared", "pkg.absolute", "pkg.lazy", "pkg.sub", "pkg.sub.deep",
+                          "pkg.sub.only_by_init"}
     assert found["pkg.sub.deep"] == package / "pkg/sub/deep.py"
+
+
+def test_only_python_source_files_are_modules_with_a_file():
+    assert module_file("json") == Path(json.__file__) and module_file("diffmodel") == Path(diffmodel.__file__)
+    assert module_file("sys") is None  # built in: its origin is "built-in", no file
+    assert module_file("no_such_module_here") is None and module_file("json.no_such_submodule") is None
 
 
 def test_paths_are_relative_to_the_packages_parent(package):
