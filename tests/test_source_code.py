@@ -3,6 +3,7 @@ the hash of their code - which comments and docstrings do not change."""
 
 from __future__ import annotations
 
+import ast
 import json
 import sys
 import textwrap
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import diffmodel
-from diffmodel.checkpoints.source_code import code_digest, imported_files, module_file, relative_path, source_hashes
+from diffmodel.checkpoints.source_code import _canonical, code_digest, imported_files, module_file, relative_path, source_hashes
 
 
 @pytest.fixture
@@ -52,6 +53,12 @@ def test_every_import_form_is_followed_and_nothing_else(package):
     assert set(found) == {"pkg", "pkg.main", "pkg.helper", "pkg.shared", "pkg.absolute", "pkg.lazy", "pkg.sub", "pkg.sub.deep",
                           "pkg.sub.only_by_init"}
     assert found["pkg.sub.deep"] == package / "pkg/sub/deep.py"
+
+
+def test_a_module_deep_in_a_package_runs_every_package_above_it(package):
+    """Importing pkg.sub.deep runs pkg/__init__.py and pkg/sub/__init__.py even when no import statement names them."""
+    assert set(imported_files("pkg.sub.deep", packages=("pkg",))) == {"pkg", "pkg.sub", "pkg.sub.deep", "pkg.shared",
+                                                                       "pkg.sub.only_by_init"}
 
 
 def test_only_python_source_files_are_modules_with_a_file():
@@ -100,6 +107,14 @@ def test_comments_docstrings_and_layout_do_not_change_the_code_hash(edited):
 ])
 def test_a_change_of_the_code_changes_the_hash(edited):
     assert code_digest(edited) != code_digest(LOSS)
+
+
+def test_the_hashed_text_is_node_types_and_their_set_fields_without_positions():
+    """Worked by hand from ast's node fields: Module's empty type_ignores, Assign's and Constant's unset
+    type_comment and kind, and every line and column number are left out."""
+    assert _canonical(ast.parse("x, y = 1, 2")) == (
+        "Module(body=[Assign(targets=[Tuple(elts=[Name(id='x', ctx=Store()), Name(id='y', ctx=Store())], ctx=Store())], "
+        "value=Tuple(elts=[Constant(value=1), Constant(value=2)], ctx=Load()))])")
 
 
 def test_a_file_of_only_a_docstring_still_hashes():
