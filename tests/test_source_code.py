@@ -36,6 +36,8 @@ def package(tmp_path, monkeypatch):
         "pkg/unused.py": "import pkg.main\n",
         "pkg/sub/__init__.py": "from .only_by_init import w\n",  # relative to the package itself, not its parent
         "pkg/sub/only_by_init.py": "w = 1\n",
+        "pkg/sub/inner/__init__.py": "",
+        "pkg/sub/inner/mod.py": "from ..deep import thing\n",  # two levels up from three deep: pkg.sub.deep
         "pkg/sub/deep.py": "from ..shared import z\nthing = z\n",
     }
     for name, text in files.items():
@@ -59,6 +61,11 @@ def test_a_module_deep_in_a_package_runs_every_package_above_it(package):
     """Importing pkg.sub.deep runs pkg/__init__.py and pkg/sub/__init__.py even when no import statement names them."""
     assert set(imported_files("pkg.sub.deep", packages=("pkg",))) == {"pkg", "pkg.sub", "pkg.sub.deep", "pkg.shared",
                                                                        "pkg.sub.only_by_init"}
+
+
+def test_a_relative_import_climbs_as_many_packages_as_it_has_dots(package):
+    assert set(imported_files("pkg.sub.inner.mod", packages=("pkg",))) == {
+        "pkg", "pkg.sub", "pkg.sub.inner", "pkg.sub.inner.mod", "pkg.sub.deep", "pkg.shared", "pkg.sub.only_by_init"}
 
 
 def test_only_python_source_files_are_modules_with_a_file():
