@@ -23,8 +23,9 @@ SKIPPED = re.compile(r"Stage '([^']+)' (?:didn't change|is cached)")
 BEFORE = "(before the first stage)"
 
 
-def stage_seconds(lines: list[tuple[float, str]], end: float) -> tuple[list[tuple[str, float | None]], float]:
-    """([(stage, seconds or None when skipped)], total) from (seconds since the start, line) pairs."""
+def stage_seconds(lines: list[tuple[float, str]], end: float) -> list[tuple[str, float | None]]:
+    """[(stage, seconds or None when skipped)] from (seconds since the start, line) pairs and the
+    command's end; the timed rows add up to `end`."""
     rows: list[tuple[str, float | None]] = []
     starts: list[tuple[str, float]] = [(BEFORE, 0.0)]
     for at, line in lines:
@@ -34,7 +35,7 @@ def stage_seconds(lines: list[tuple[float, str]], end: float) -> tuple[list[tupl
             rows.append((match.group(1), None))
     ends = [at for _, at in starts[1:]] + [end]
     timed = [(name, stop - start) for (name, start), stop in zip(starts, ends)]
-    return timed + rows, end
+    return timed + rows
 
 
 def table(rows: list[tuple[str, float | None]], total: float) -> str:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="+", help="the command to time, after --: make repro, dvc repro, ...")
     args = parser.parse_args(argv)
     lines, end, code = run(args.command, args.log)
-    print(table(*stage_seconds(lines, end)))
+    print(table(stage_seconds(lines, end), end))
     return code
 
 
